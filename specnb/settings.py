@@ -1,0 +1,103 @@
+"""Settings that live for the kernel's lifetime: cache directory, memory budgets, defaults.
+
+``specnb.config`` is the one `Settings` instance; change its attributes at any time::
+
+    specnb.config.memory_budget["cpu"] = "4GB"     # bytes, "512MiB", "4GB", or a fraction 0.5
+    specnb.config.home = "/scratch/specnb"          # else $SPECNB_HOME, else ~/.cache/specnb
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SpecnbError
+
+__all__ = ["Settings", "config", "parse_size", "format_bytes"]
+
+_UNITS = {
+    "": 1, "b": 1,
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+# Share of a device's total memory a budget takes when none is set.
+DEFAULT_BUDGET_FRACTION = {"cuda": 0.9, "mps": 0.5, "cpu": 0.5}
+
+
+def parse_size(value: int | float | str, *, total: int | None = None) -> int:
+    """Turn ``4GB``, ``512MiB``, ``1_000_000`` or a fraction of ``total`` into bytes."""
+    if isinstance(value, bool):
+        raise SpecnbError(f"memory size {value!r} is not a size; use bytes, '4GB', '512MiB' or a fraction like 0.5")
+    if isinstance(value, float) and 0 < value <= 1:
+        if total is None:
+            raise SpecnbError(f"memory size {value!r} is a fraction but the device's total memory is unknown; give bytes")
+        return int(value * total)
+    if isinstance(value, (int, float)) and value > 0:
+        return int(value)
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", value.replace("_", ""))
+        if m and m.group(2).lower() in _UNITS:
+            return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    raise SpecnbError(
+        f"memory size {value!r} is not understood; use a positive number of bytes, a string such as "
+        f"'4GB' or '512MiB' (units: {', '.join(u for u in _UNITS if u)}), or a fraction in (0, 1]"
+    )
+
+
+def format_bytes(n: int | float | None) -> str:
+    """``1536`` -> ``'1.5 KiB'``."""
+    if n is None:
+        return "-"
+    sign = "-" if n < 0 else ""
+    n = abs(float(n))
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{sign}{n:.0f} {unit}" if unit == "B" else f"{sign}{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Settings:
+    """specnb's kernel-wide settings.
+
+    Attributes
+    ----------
+    home : path or None
+        Cache directory (GGUF conversions, later the run store). None means ``$SPECNB_HOME``,
+        else ``~/.cache/specnb``; read each time, so setting the variable later works.
+    memory_budget : dict
+        Per device kind (``cuda``, ``mps``, ``cpu``): bytes, a size string, a fraction of the
+        device's total memory, or None for the default share (cuda 0.9, mps and cpu 0.5).
+    batch_size : int
+        Default batch size for transformer predictions.
+    max_new_tokens : int
+        Default generation length for ``generate`` models.
+    """
+
+    home: str | os.PathLike | None = None
+    memory_budget: dict = field(default_factory=lambda: {"cuda": None, "mps": None, "cpu": None})
+    batch_size: int = 32
+    max_new_tokens: int = 64
+
+    @property
+    def cache_dir(self) -> Path:
+        """The resolved cache directory (not created)."""
+        if self.home is not None:
+            return Path(self.home).expanduser()
+        env = os.environ.get("SPECNB_HOME")
+        return Path(env).expanduser() if env else Path.home() / ".cache" / "specnb"
+
+    def budget_bytes(self, kind: str, total: int | None) -> int | None:
+        """The budget in bytes for a device kind, given that device's total memory."""
+        if kind not in DEFAULT_BUDGET_FRACTION:
+            raise SpecnbError(f"no memory budget for device kind {kind!r}; valid kinds: {', '.join(DEFAULT_BUDGET_FRACTION)}")
+        value = self.memory_budget.get(kind)
+        if value is None:
+            return None if total is None else int(DEFAULT_BUDGET_FRACTION[kind] * total)
+        return parse_size(value, total=total)
+
+
+config = Settings()

@@ -1,0 +1,166 @@
+"""The registry: handles, aliases, memory accounting, budgets, LRU eviction and real unloading."""
+
+import gc
+import weakref
+
+import pytest
+
+import specnb
+from specnb.models import device as dev
+
+from fakes import FakeDevices
+
+VADER = 434_304  # bytes of vader_lexicon.txt
+LANGID = 938_013  # bytes of lid.176.ftz
+
+
+def test_loading_a_loaded_source_returns_the_same_handle():
+    first = specnb.load("vader")
+    assert specnb.load("vader") is first
+    assert specnb.load(first) is first
+    assert list(specnb.models()["alias"]) == ["vader"]
+
+
+def test_models_frame_reports_accounting_columns():
+    specnb.load("langid")
+    row = specnb.models().set_index("alias").loc["langid"]
+    assert row["task"] == "langid" and row["backend"] == "fasttext" and row["device"] == "cpu"
+    assert row["weight_bytes"] == LANGID
+    assert row["load_seconds"] > 0
+    assert row["memory_bytes"] == row["memory_bytes"]  # measured, not NaN
+    for column in ["dtype", "parameters", "last_used", "pinned", "source", "role"]:
+        assert column in row.index
+
+
+def test_memory_is_the_meter_delta_across_the_load(monkeypatch):
+    fake = FakeDevices(readings=[1_000, 51_000])
+    monkeypatch.setattr(dev, "devices", fake)
+    model = specnb.load("vader")
+    assert model.memory_bytes == 50_000
+
+
+def test_cpu_memory_is_measured_as_rss_growth_for_a_real_model():
+    model = specnb.load("minilm")
+    assert model.memory_bytes > 40 * 2**20  # 87 MiB of fp32 weights
+    assert model.weight_bytes >= 22_713_216 * 4  # every fp32 parameter, plus buffers
+
+
+def test_unload_really_frees_the_torch_module_even_while_the_handle_is_held():
+    model = specnb.load("minilm")
+    ref = weakref.ref(model._backend.model)
+    specnb.unload("minilm")
+    gc.collect()
+    assert ref() is None
+    assert "minilm" not in specnb.registry
+    assert not model.loaded
+    with pytest.raises(specnb.ModelUnloadedError, match="load it again"):
+        model.predict(["hello"])
+
+
+def test_unload_empties_the_device_cache(monkeypatch):
+    fake = FakeDevices()
+    monkeypatch.setattr(dev, "devices", fake)
+    specnb.load("vader").unload()
+    assert fake.emptied == ["cpu"]
+
+
+def test_unload_of_an_unknown_alias_lists_the_loaded_ones():
+    specnb.load("vader")
+    with pytest.raises(specnb.AliasError, match="loaded: vader"):
+        specnb.unload("nope")
+
+
+def test_aliases_are_unique_and_validated():
+    specnb.load("vader", alias="v1")
+    assert specnb.get("v1").alias == "v1"
+    with pytest.raises(specnb.AliasError, match="already used"):
+        specnb.load("langid", alias="v1")
+    with pytest.raises(specnb.AliasError, match="not valid"):
+        specnb.load("langid", alias="two words")
+
+
+def test_a_callable_is_a_model_and_its_outputs_are_typed():
+    model = specnb.load(lambda texts: [("long" if len(t) > 5 else "short", 0.9) for t in texts], task="classify", alias="len")
+    assert model.predict(["hi", "hello world"]) == [specnb.Label("short", 0.9), specnb.Label("long", 0.9)]
+    with pytest.raises(specnb.TaskError, match="valid tasks"):
+        specnb.load(lambda texts: texts)
+
+
+def test_predict_takes_a_list_and_rejects_a_bare_string_or_non_strings():
+    model = specnb.load("vader")
+    with pytest.raises(specnb.InputError, match=r"predict\(\[text\]\)"):
+        model.predict("one text")
+    with pytest.raises(specnb.InputError, match="input 1 is int"):
+        model.predict(["fine", 3])
+    assert model.predict([]) == []
+
+
+def test_predict_accepts_a_pandas_series_and_keeps_order():
+    import pandas as pd
+
+    model = specnb.load("langid")
+    labels = [p.label for p in model.predict(pd.Series(["Guten Tag, wie geht es dir?", "Buenos días a todos, amigos"]))]
+    assert labels == ["de", "es"]
+
+
+def test_wrong_task_lists_the_valid_ones():
+    with pytest.raises(specnb.TaskError, match="valid tasks for it: langid, classify"):
+        specnb.load("langid", task="ner")
+    with pytest.raises(specnb.TaskError, match="unknown task 'topic'.*classify"):
+        specnb.load("langid", task="topic")
+
+
+def test_cpu_only_backends_refuse_a_gpu_and_a_dtype():
+    with pytest.raises(specnb.DeviceError, match="CPU only"):
+        specnb.load("vader", device="cuda")
+    with pytest.raises(specnb.DeviceError, match="torch models only"):
+        specnb.load("vader", dtype="float16")
+
+
+# -- budgets and eviction ----------------------------------------------------------------------
+def test_model_larger_than_the_whole_budget_fails_clearly():
+    specnb.config.memory_budget["cpu"] = "500KB"
+    with pytest.raises(specnb.MemoryBudgetError, match="more than the whole cpu budget"):
+        specnb.load("langid")
+    assert len(specnb.registry) == 0
+
+
+def test_a_load_past_the_budget_evicts_the_least_recently_used_and_says_which():
+    specnb.config.memory_budget["cpu"] = int(16.5e6)
+    specnb.load("vader")
+    specnb.load("langid")
+    specnb.get("vader").predict(["touch it so langid is the least recently used"])
+    with pytest.warns(specnb.EvictionWarning, match=r"unloaded 'langid' \(least recently used\) to fit 'ner'"):
+        specnb.load("ner")  # 15.2 MB
+    assert sorted(specnb.models()["alias"]) == ["ner", "vader"]
+    assert specnb.registry.last_evicted == ["langid"]
+
+
+def test_pinned_models_are_never_evicted():
+    specnb.config.memory_budget["cpu"] = VADER + LANGID - 1
+    specnb.load("vader", pin=True)
+    with pytest.raises(specnb.MemoryBudgetError, match="pinned models hold vader"):
+        specnb.load("langid")
+    assert list(specnb.models()["alias"]) == ["vader"]
+    specnb.get("vader").pin(False)
+    with pytest.warns(specnb.EvictionWarning):
+        specnb.load("langid")
+    assert list(specnb.models()["alias"]) == ["langid"]
+
+
+def test_budget_only_counts_models_on_the_same_device_kind():
+    specnb.config.memory_budget["cpu"] = LANGID + 10
+    specnb.config.memory_budget["cuda"] = 1  # irrelevant to CPU models
+    specnb.load("langid")
+    assert list(specnb.models()["alias"]) == ["langid"]
+
+
+def test_budget_sizes_parse_and_bad_ones_say_what_is_valid():
+    from specnb.settings import parse_size
+
+    assert parse_size("4GB") == 4 * 10**9
+    assert parse_size("512MiB") == 512 * 2**20
+    assert parse_size(0.5, total=1000) == 500
+    assert specnb.config.budget_bytes("cuda", 1000) == 900  # default share
+    with pytest.raises(specnb.SpecnbError, match="'4GB' or '512MiB'"):
+        parse_size("lots")
