@@ -6,6 +6,7 @@ widget library.
 
 from __future__ import annotations
 
+from .backends.registry import Model, registry
 from .catalog import catalog
 from .errors import (
     AliasError,
@@ -23,7 +24,6 @@ from .errors import (
     UnknownModelError,
     UnsafeWeightsError,
 )
-from .models.registry import Model, registry
 from .settings import config
 from .tasks import TASKS, Embedding, Entities, Generation, Label, Span
 

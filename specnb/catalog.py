@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import UnknownModelError
 
-__all__ = ["CatalogEntry", "ENTRIES", "catalog", "get_entry", "close_matches", "hub_cache_dir"]
+__all__ = ["CatalogEntry", "ENTRIES", "catalog", "get_entry", "close_matches", "hub_cache_dir", "hub_snapshot"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,7 @@ class CatalogEntry:
                 return None
             path = root / self.file if self.file else root
             return path if path.exists() else None
-        snapshot = hub_cache_dir() / ("models--" + self.source.replace("/", "--")) / "snapshots"
-        if snapshot.is_dir():
-            for candidate in sorted(snapshot.iterdir()):
-                if (candidate / "config.json").exists():
-                    return candidate
-        return None
+        return hub_snapshot(self.source)
 
     @property
     def install_hint(self) -> str:
@@ -81,6 +76,24 @@ def hub_cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "huggingface"
     )
     return Path(hf_home).expanduser() / "hub"
+
+
+def hub_snapshot(repo_id: str, revision: str = "main") -> Path | None:
+    """The cached snapshot folder of ``repo_id`` that ``refs/<revision>`` points at, or None.
+
+    Without that ref (a cache copied by hand), the most recently modified snapshot holding a
+    config.json is taken.
+    """
+    repo = hub_cache_dir() / ("models--" + repo_id.replace("/", "--"))
+    ref = repo / "refs" / revision
+    if ref.is_file():
+        snapshot = repo / "snapshots" / ref.read_text().strip()
+        return snapshot if (snapshot / "config.json").exists() else None
+    snapshots = repo / "snapshots"
+    if not snapshots.is_dir():
+        return None
+    candidates = [p for p in snapshots.iterdir() if (p / "config.json").exists()]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
 ENTRIES: dict[str, CatalogEntry] = {

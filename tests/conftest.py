@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import tiny_models
+from tiny_models import LANGID_LABELS, NER_LABELS, TOPIC_LABELS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Everything a test run writes goes under build/ or a temp dir, never $HOME. The specnb cache is
@@ -50,3 +53,64 @@ def specnb_home(tmp_path, monkeypatch):
     home = tmp_path / "specnb-home"
     monkeypatch.setenv("SPECNB_HOME", str(home))
     return home
+
+
+# -- tiny transformers checkpoints (see tiny_models), built once per test session ---------------------
+# Tests treat these folders as read-only: copy one to tmp_path before changing it.
+
+def _build(factory: pytest.TempPathFactory, name: str, builder, **kwargs) -> Path:
+    return builder(factory.mktemp(name, numbered=True), **kwargs)
+
+
+@pytest.fixture(scope="session")
+def tiny_embed_dir(tmp_path_factory) -> Path:
+    """BertModel, sentence-transformers layout: mean pooling then Normalize."""
+    return _build(tmp_path_factory, "tiny-embed", tiny_models.tiny_bert_embed)
+
+
+@pytest.fixture(scope="session")
+def tiny_embed_plain_dir(tmp_path_factory) -> Path:
+    """The same BertModel without a Normalize module."""
+    return _build(tmp_path_factory, "tiny-embed-plain", tiny_models.tiny_bert_embed, normalize=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_sentiment_dir(tmp_path_factory) -> Path:
+    """BertForSequenceClassification with labels negative / positive."""
+    return _build(tmp_path_factory, "tiny-sentiment", tiny_models.tiny_bert_classifier)
+
+
+@pytest.fixture(scope="session")
+def tiny_topic_dir(tmp_path_factory) -> Path:
+    """BertForSequenceClassification with labels that are neither sentiment nor language codes."""
+    return _build(tmp_path_factory, "tiny-topic", tiny_models.tiny_bert_classifier, labels=TOPIC_LABELS)
+
+
+@pytest.fixture(scope="session")
+def tiny_langid_dir(tmp_path_factory) -> Path:
+    """BertForSequenceClassification with ISO 639-1 labels."""
+    return _build(tmp_path_factory, "tiny-langid", tiny_models.tiny_bert_classifier, labels=LANGID_LABELS)
+
+
+@pytest.fixture(scope="session")
+def tiny_ner_dir(tmp_path_factory) -> Path:
+    """BertForTokenClassification with BIO labels over PER and LOC."""
+    return _build(tmp_path_factory, "tiny-ner", tiny_models.tiny_bert_ner, labels=NER_LABELS)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    """LlamaForCausalLM with a chat template."""
+    return _build(tmp_path_factory, "tiny-llama", tiny_models.tiny_llama_chat)
+
+
+@pytest.fixture(scope="session")
+def pickled_only_dir(tmp_path_factory) -> Path:
+    """The negative / positive classifier (same weights as tiny_sentiment_dir) as pytorch_model.bin only."""
+    return _build(tmp_path_factory, "pickled-only", tiny_models.pickled_only)
+
+
+@pytest.fixture(scope="session")
+def remote_code_dir(tmp_path_factory) -> Path:
+    """A folder whose architecture is shipped Python code (auto_map + unknown model_type)."""
+    return _build(tmp_path_factory, "remote-code", tiny_models.remote_code_model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class FakeDevices:
-    """Stands in for `specnb.models.device.TorchDevices`.
+    """Stands in for `specnb.backends.device.TorchDevices`.
 
     ``allocated`` returns the values of ``readings`` in turn (then repeats the last), so a test
     can script what the memory meter sees before and after a load.

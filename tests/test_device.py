@@ -3,7 +3,7 @@
 import pytest
 
 import specnb
-from specnb.models import device as dev
+from specnb.backends import device as dev
 
 from fakes import FakeDevices
 

@@ -1,12 +1,15 @@
 """The registry: handles, aliases, memory accounting, budgets, LRU eviction and real unloading."""
 
 import gc
+import json
+import subprocess
+import sys
 import weakref
 
 import pytest
 
 import specnb
-from specnb.models import device as dev
+from specnb.backends import device as dev
 
 from fakes import FakeDevices
 
@@ -40,9 +43,13 @@ def test_memory_is_the_meter_delta_across_the_load(monkeypatch):
 
 
 def test_cpu_memory_is_measured_as_rss_growth_for_a_real_model():
-    model = specnb.load("minilm")
-    assert model.memory_bytes > 40 * 2**20  # 87 MiB of fp32 weights
-    assert model.weight_bytes >= 22_713_216 * 4  # every fp32 parameter, plus buffers
+    # In a fresh process: after other models are freed, the allocator reuses their pages and the
+    # RSS delta of a new load shrinks, which is what a CPU meter can honestly report.
+    code = "import json, specnb; m = specnb.load('minilm'); print(json.dumps([m.memory_bytes, m.weight_bytes]))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    memory, weights = json.loads(out.stdout.strip().splitlines()[-1])
+    assert weights >= 22_713_216 * 4  # every fp32 parameter, plus buffers
+    assert memory > 40 * 2**20  # 87 MiB of fp32 weights, mostly resident once loaded
 
 
 def test_unload_really_frees_the_torch_module_even_while_the_handle_is_held():

@@ -12,6 +12,7 @@ __all__ = [
     "TASKS",
     "LABEL_TASKS",
     "SENTIMENT_LABELS",
+    "sentiment_label",
     "check_task",
     "Prediction",
     "Label",
@@ -32,6 +33,17 @@ TASKS = {
 }
 LABEL_TASKS = ("classify", "sentiment", "langid")
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
+# How sentiment classifiers spell their labels, mapped to SENTIMENT_LABELS.
+SENTIMENT_SYNONYMS = {
+    "positive": "positive", "pos": "positive",
+    "negative": "negative", "neg": "negative",
+    "neutral": "neutral", "neu": "neutral",
+}
+
+
+def sentiment_label(label: str) -> str | None:
+    """``'POSITIVE'`` / ``'pos'`` -> ``'positive'``; None when the label is not a sentiment."""
+    return SENTIMENT_SYNONYMS.get(label.strip().lower())
 
 
 def check_task(task: str, supported=None) -> str:

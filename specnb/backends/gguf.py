@@ -17,13 +17,17 @@ from pathlib import Path
 from ..errors import MissingDependencyError, NotAModelError
 from ..settings import config
 
-__all__ = ["gguf_cache_dir", "ensure_gguf_cache", "gguf_parameters"]
+__all__ = ["cache_key", "gguf_cache_dir", "ensure_gguf_cache", "gguf_parameters"]
 
 # Bump when the layout of a cached folder changes, so old caches are rebuilt.
 CACHE_FORMAT = 1
+# A temporary folder this old belongs to a conversion that died.
+STALE_TMP_SECONDS = 3600
+MARKER = "specnb-gguf.json"
 
 
-def _key(path: Path) -> str:
+def cache_key(path: Path) -> str:
+    """Cache folder name for a GGUF file: its stem and a digest of its path, size and mtime."""
     stat = path.stat()
     ident = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CACHE_FORMAT}"
     return f"{path.stem}-{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
@@ -31,7 +35,7 @@ def _key(path: Path) -> str:
 
 def gguf_cache_dir(path: Path) -> Path:
     """Where the safetensors copy of the GGUF file ``path`` lives (it may not exist yet)."""
-    return config.cache_dir / "gguf" / _key(Path(path))
+    return config.cache_dir / "gguf" / cache_key(Path(path))
 
 
 def gguf_parameters(path: Path) -> int | None:
@@ -54,7 +58,7 @@ def ensure_gguf_cache(path: Path) -> tuple[Path, bool]:
     if not path.is_file() or path.suffix != ".gguf":
         raise NotAModelError(f"{str(path)!r} is not a .gguf file")
     target = gguf_cache_dir(path)
-    if (target / "specnb-gguf.json").is_file():
+    if (target / MARKER).is_file():
         return target, False
     try:
         import gguf  # noqa: F401  (transformers needs it to read the file)
@@ -68,7 +72,9 @@ def ensure_gguf_cache(path: Path) -> tuple[Path, bool]:
     hf_logging.disable_progress_bar()
     started = time.perf_counter()
     target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(target.parent, path)
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a shared SPECNB_HOME should stay readable
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
@@ -76,7 +82,7 @@ def ensure_gguf_cache(path: Path) -> tuple[Path, bool]:
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         meta = {
             "source": str(path.resolve()),
@@ -84,14 +90,34 @@ def ensure_gguf_cache(path: Path) -> tuple[Path, bool]:
             "format": CACHE_FORMAT,
             "convert_seconds": round(time.perf_counter() - started, 2),
         }
-        (tmp / "specnb-gguf.json").write_text(json.dumps(meta, indent=2))
+        (tmp / MARKER).write_text(json.dumps(meta, indent=2))
         del model
+        if target.exists() and not (target / MARKER).is_file():
+            shutil.rmtree(target)  # an untrusted leftover (a copy cut short, an older layout)
         try:
             os.replace(tmp, target)
         except OSError:  # another process finished first
-            if not (target / "specnb-gguf.json").is_file():
+            if not (target / MARKER).is_file():
                 raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target, True
+
+
+def _sweep(cache: Path, source: Path) -> None:
+    """Remove what earlier conversions left: dead temporary folders, and caches of older versions
+    of the same source file (same path, other size or mtime)."""
+    now = time.time()
+    resolved = str(source.resolve())
+    for entry in cache.iterdir():
+        try:
+            if entry.name.endswith(".tmp"):
+                if now - entry.stat().st_mtime > STALE_TMP_SECONDS:
+                    shutil.rmtree(entry, ignore_errors=True)
+                continue
+            marker = entry / MARKER
+            if marker.is_file() and json.loads(marker.read_text()).get("source") == resolved:
+                shutil.rmtree(entry, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # another process is busy with it; leave it alone

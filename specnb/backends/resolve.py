@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..catalog import ENTRIES, CatalogEntry, close_matches, get_entry, hub_cache_dir
+from ..catalog import ENTRIES, CatalogEntry, close_matches, get_entry, hub_cache_dir, hub_snapshot
 from ..errors import HubUnavailableError, MissingDependencyError, NotAModelError, UnknownModelError, UnsafeWeightsError
 from ..tasks import TASKS
 from .base import Backend, folder_bytes
@@ -78,15 +78,6 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
-def _hub_snapshot(repo_id: str) -> Path | None:
-    snapshots = hub_cache_dir() / ("models--" + repo_id.replace("/", "--")) / "snapshots"
-    if snapshots.is_dir():
-        for candidate in sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-            if (candidate / "config.json").exists():
-                return candidate
-    return None
-
-
 # -- plans per kind ----------------------------------------------------------------------------
 def _transformers_plan(path: Path, *, key: str, source: str, alias: str, entry, trust_remote_code, allow_pickle) -> Plan:
     from .hf import TransformersBackend, check_remote_code, infer_tasks, inspect_folder, safetensors_parameters
@@ -120,12 +111,14 @@ def _transformers_plan(path: Path, *, key: str, source: str, alias: str, entry, 
 
 
 def _gguf_plan(path: Path, *, key: str, source: str, alias: str, entry) -> Plan:
-    from .gguf import ensure_gguf_cache, gguf_cache_dir, gguf_parameters
+    from .gguf import MARKER, cache_key, ensure_gguf_cache, gguf_cache_dir, gguf_parameters
     from .hf import TransformersBackend, inspect_folder, safetensors_parameters
+
+    key = f"{key}@{cache_key(path)}"  # a rewritten file is a new model, not the loaded one
 
     def estimate(dtype):
         cached = gguf_cache_dir(path)
-        if (cached / "specnb-gguf.json").is_file():
+        if (cached / MARKER).is_file():
             count, _ = safetensors_parameters(sorted(cached.glob("*.safetensors")))
         else:
             count = entry.parameters if entry is not None and entry.parameters else gguf_parameters(path)
@@ -203,7 +196,7 @@ def _catalog_plan(entry: CatalogEntry, trust_remote_code: bool, allow_pickle: bo
 
 def _hub_plan(repo_id: str, *, entry=None, trust_remote_code: bool, allow_pickle: bool) -> Plan:
     alias = entry.name if entry is not None else _slug(repo_id.rsplit("/", 1)[-1])
-    snapshot = _hub_snapshot(repo_id)
+    snapshot = hub_snapshot(repo_id)
     if snapshot is not None:
         return _transformers_plan(
             snapshot, key=f"hub:{repo_id}", source=repo_id, alias=alias, entry=entry,

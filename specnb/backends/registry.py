@@ -10,6 +10,7 @@ import time
 import warnings
 from collections.abc import Iterator
 
+from ..engine import RunStats
 from ..errors import AliasError, DeviceError, EvictionWarning, InputError, MemoryBudgetError, ModelUnloadedError
 from ..settings import config, format_bytes
 from ..tasks import check_task
@@ -99,6 +100,9 @@ class Model:
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
         self._touch()
+        if not items:
+            self.last_run = RunStats(batch_size=batch_size or config.batch_size)
+            return []
         predictions, stats = backend.predict(items, batch_size or config.batch_size)
         self.last_run = stats
         return predictions
@@ -193,6 +197,11 @@ class ModelRegistry:
         with self._lock:
             for model in self._models.values():
                 if model._key == (plan.key, task, device, dtype):
+                    if alias is not None and alias != model.alias:
+                        raise AliasError(
+                            f"{plan.source!r} is already loaded as {model.alias!r}; use specnb.get({model.alias!r}), "
+                            f"or unload it first to load it as {alias!r}"
+                        )
                     model._touch()
                     if pin:
                         model.pinned = True

@@ -7,7 +7,6 @@ Only ``_forward``-like steps touch the device; batching, ordering and ``inferenc
 from __future__ import annotations
 
 import json
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,8 @@ from pathlib import Path
 from ..engine import run_batches
 from ..errors import NotAModelError, UnsafeWeightsError
 from ..settings import config
-from ..tasks import Embedding, Entities, Generation, Label, Span
+from ..tasks import Embedding, Entities, Generation, Label, Span, sentiment_label
+from ..tasks.langid import is_language_code
 from .base import Backend
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-_SENTIMENT_WORDS = {"positive", "negative", "neutral", "pos", "neg", "neu"}
 _BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 
@@ -43,6 +42,7 @@ class FolderInfo:
     pickled: list[Path] = field(default_factory=list)
     pooling: str = "mean"
     normalize: bool = False
+    max_length: int | None = None  # sentence-transformers' max_seq_length, when set
 
 
 def inspect_folder(path: Path) -> FolderInfo:
@@ -59,12 +59,18 @@ def inspect_folder(path: Path) -> FolderInfo:
     except (OSError, ValueError) as exc:
         raise NotAModelError(f"{str(config_path)!r} is not valid JSON ({exc}); save the model again with save_pretrained") from exc
     info = FolderInfo(path=path, config=config)
-    info.safetensors = sorted(path.glob("*.safetensors"))
-    info.pickled = sorted(p for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES and p.is_file())
+    # Only the files transformers loads as the model count: model.safetensors or its shards,
+    # pytorch_model.bin or its shards (adapters, optimizer states and training args do not).
+    info.safetensors = sorted(path.glob("model*.safetensors"))
+    info.pickled = sorted(
+        p for p in path.iterdir() if p.is_file() and p.suffix in _PICKLE_SUFFIXES and p.name.startswith("pytorch_model")
+    )
     if not info.safetensors and not info.pickled:
+        adapters = sorted(p.name for p in path.glob("adapter_model*"))
+        extra = f" (it holds {', '.join(adapters)}: adapters need their base model, which specnb does not merge)" if adapters else ""
         raise NotAModelError(
-            f"folder {str(path)!r} has config.json but no weights: expected model.safetensors "
-            "(or sharded model-0000x-of-0000y.safetensors)"
+            f"folder {str(path)!r} has config.json but no model weights{extra}: expected model.safetensors "
+            "(or sharded model-0000x-of-0000y.safetensors) as save_pretrained writes"
         )
     pooling_config = path / "1_Pooling" / "config.json"
     if pooling_config.is_file():
@@ -73,6 +79,9 @@ def inspect_folder(path: Path) -> FolderInfo:
             info.pooling = "cls"
         elif pooling.get("pooling_mode_max_tokens"):
             info.pooling = "max"
+    st_config = path / "sentence_bert_config.json"
+    if st_config.is_file():
+        info.max_length = json.loads(st_config.read_text()).get("max_seq_length")
     modules = path / "modules.json"
     if modules.is_file():
         info.normalize = any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
@@ -81,10 +90,9 @@ def inspect_folder(path: Path) -> FolderInfo:
 
 def _label_tasks(labels: list[str]) -> tuple[str, ...]:
     """Label tasks a classifier with these labels serves, its natural one first."""
-    lowered = {label.lower() for label in labels}
-    if lowered and lowered <= _SENTIMENT_WORDS:
+    if labels and all(sentiment_label(label) for label in labels):
         return ("sentiment", "classify")
-    if len(lowered) > 2 and all(re.fullmatch(r"[a-z]{2,3}", label) for label in lowered):
+    if len(labels) > 2 and all(is_language_code(label) for label in labels):
         return ("langid", "classify")
     return ("classify",)
 
@@ -201,7 +209,8 @@ class TransformersBackend(Backend):
     def _max_length(self) -> int:
         limit = getattr(self.tokenizer, "model_max_length", None) or 512
         positions = getattr(self.model.config, "max_position_embeddings", None) or limit
-        return int(min(limit, positions, 8192))
+        trained = (self.info.max_length if self.info else None) or limit
+        return int(min(limit, positions, trained, 8192))
 
     def predict(self, texts, batch_size):
         if self.task == "generate":
@@ -250,7 +259,10 @@ class TransformersBackend(Backend):
         probs = self.model(**inputs).logits.float().softmax(dim=-1).cpu()
         scores, best = probs.max(dim=-1)
         id2label = self.model.config.id2label
-        return [Label(str(id2label[int(b)]), float(s)) for b, s in zip(best, scores)]
+        labels = [str(id2label[int(b)]) for b in best]
+        if self.task == "sentiment":  # SST-2 style POSITIVE / NEGATIVE into the task's label space
+            labels = [sentiment_label(label) or label for label in labels]
+        return [Label(label, float(s)) for label, s in zip(labels, scores)]
 
     def _entities(self, inputs, batch, texts, offsets, word_ids) -> list[Entities]:
         probs = self.model(**inputs).logits.float().softmax(dim=-1).cpu()
