@@ -6,24 +6,10 @@ widget library.
 
 from __future__ import annotations
 
+from . import errors as _errors
 from .backends.registry import Model, registry
 from .catalog import catalog
-from .errors import (
-    AliasError,
-    DeviceError,
-    EvictionWarning,
-    HubUnavailableError,
-    InputError,
-    MemoryBudgetError,
-    MissingDependencyError,
-    ModelUnloadedError,
-    NotAModelError,
-    SpecnbError,
-    SpecnbWarning,
-    TaskError,
-    UnknownModelError,
-    UnsafeWeightsError,
-)
+from .errors import *  # noqa: F403  (the SpecnbError tree, listed in errors.__all__)
 from .settings import config
 from .tasks import TASKS, Embedding, Entities, Generation, Label, Span
 
@@ -44,20 +30,7 @@ __all__ = [
     "Entities",
     "Embedding",
     "Generation",
-    "SpecnbError",
-    "UnknownModelError",
-    "NotAModelError",
-    "TaskError",
-    "HubUnavailableError",
-    "UnsafeWeightsError",
-    "MemoryBudgetError",
-    "DeviceError",
-    "AliasError",
-    "ModelUnloadedError",
-    "MissingDependencyError",
-    "InputError",
-    "SpecnbWarning",
-    "EvictionWarning",
+    *_errors.__all__,
 ]
 
 

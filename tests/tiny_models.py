@@ -179,20 +179,23 @@ def tiny_bert_embed(path, *, pooling: str = "mean", normalize: bool = True) -> P
     return path
 
 
+def _labelled_config(tokenizer, labels):
+    labels = list(labels)
+    return _bert_config(
+        tokenizer,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+
+
 def tiny_bert_classifier(path, labels=("negative", "positive")) -> Path:
     """A BertForSequenceClassification whose config maps ids to ``labels``."""
     from transformers import BertForSequenceClassification
 
     _seed()
     tokenizer = bert_tokenizer()
-    labels = list(labels)
-    config = _bert_config(
-        tokenizer,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
-    return _save(BertForSequenceClassification(config).eval(), tokenizer, path)
+    return _save(BertForSequenceClassification(_labelled_config(tokenizer, labels)).eval(), tokenizer, path)
 
 
 def tiny_bert_ner(path, labels=("O", "B-PER", "I-PER", "B-LOC", "I-LOC")) -> Path:
@@ -201,14 +204,7 @@ def tiny_bert_ner(path, labels=("O", "B-PER", "I-PER", "B-LOC", "I-LOC")) -> Pat
 
     _seed()
     tokenizer = bert_tokenizer()
-    labels = list(labels)
-    config = _bert_config(
-        tokenizer,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
-    return _save(BertForTokenClassification(config).eval(), tokenizer, path)
+    return _save(BertForTokenClassification(_labelled_config(tokenizer, labels)).eval(), tokenizer, path)
 
 
 def tiny_llama_chat(path) -> Path:
