@@ -11,7 +11,7 @@ STAMP := $(VENV)/.specnb-installed
 # What the environment was built from; a change triggers a reinstall, nothing else does.
 SPEC := $(TORCH) | $(SMOLLM2) | $(shell cat pyproject.toml | cksum)
 
-.PHONY: install test demo bench clean
+.PHONY: install lint test demo bench clean
 
 install:
 	@if [ ! -x "$(PY)" ]; then echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); fi
@@ -24,7 +24,10 @@ install:
 		echo "$(SPEC)" > $(STAMP); \
 	fi
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check specnb tests bench
+
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: install

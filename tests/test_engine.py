@@ -1,6 +1,8 @@
 """The engine: length-sorted batches, input order, inference mode, stats."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from specnb.engine import length_sorted_batches, run_batches
 
@@ -48,3 +50,16 @@ def test_empty_input_and_bad_batch_size():
 def test_a_step_returning_the_wrong_count_is_an_error():
     with pytest.raises(RuntimeError, match="returned 1 outputs for a batch of 2"):
         run_batches([1, 1], lambda b: [None], batch_size=2, torch_inference=False)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=500), max_size=60), st.integers(min_value=1, max_value=9))
+def test_batching_invariants_hold_for_any_lengths(lengths, batch_size):
+    batches = length_sorted_batches(lengths, batch_size)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(lengths)))  # every input exactly once
+    assert all(len(b) == batch_size for b in batches[:-1]) and all(0 < len(b) <= batch_size for b in batches)
+    for earlier, later in zip(batches, batches[1:]):
+        assert min(lengths[i] for i in earlier) >= max(lengths[i] for i in later)  # longest batches first
+    results, _ = run_batches(lengths, lambda b: [lengths[i] * 10 + 1 for i in b], batch_size=batch_size,
+                             torch_inference=False)
+    assert results == [n * 10 + 1 for n in lengths]  # back in input order

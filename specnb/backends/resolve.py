@@ -310,5 +310,5 @@ def resolve(source, *, task: str | None, trust_remote_code: bool = False, allow_
     hint = f" Did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
     raise UnknownModelError(
         f"no model called {text!r}.{hint} specnb.catalog() lists the known names; a local folder or "
-        "a hub id (org/name) also works."
+        "a hub id with its organisation (e.g. 'openai-community/gpt2') also works."
     )
