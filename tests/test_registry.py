@@ -171,3 +171,10 @@ def test_budget_sizes_parse_and_bad_ones_say_what_is_valid():
     assert specnb.config.budget_bytes("cuda", 1000) == 900  # default share
     with pytest.raises(specnb.SpecnbError, match="'4GB' or '512MiB'"):
         parse_size("lots")
+
+
+def test_a_loaded_source_asked_for_under_another_alias_says_where_it_is():
+    specnb.load("vader")
+    with pytest.raises(specnb.AliasError, match=r"already loaded as 'vader'; use specnb.get\('vader'\)"):
+        specnb.load("vader", alias="sentiment")
+    assert specnb.load("vader", alias="vader") is specnb.get("vader")

@@ -288,3 +288,12 @@ def test_hub_snapshot_follows_refs_main(monkeypatch, hub_cache, tmp_path, hub_ne
     assert (repo / "refs" / "main").read_text() == "b" * 40
     model = specnb.load("someorg/evolving", device="cpu")
     assert model.task == "sentiment"
+
+
+def test_adapter_only_folder_is_not_a_model_and_says_why(tiny_sentiment_dir, tmp_path):
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    shutil.copy(tiny_sentiment_dir / "config.json", folder / "config.json")
+    shutil.copy(tiny_sentiment_dir / "model.safetensors", folder / "adapter_model.safetensors")
+    with pytest.raises(specnb.NotAModelError, match="adapter_model.safetensors: adapters need their base model"):
+        specnb.load(folder)
