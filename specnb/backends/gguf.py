@@ -16,8 +16,9 @@ from pathlib import Path
 
 from ..errors import MissingDependencyError, NotAModelError
 from ..settings import config
+from .hf import TransformersBackend, inspect_folder
 
-__all__ = ["cache_key", "gguf_cache_dir", "ensure_gguf_cache", "gguf_parameters"]
+__all__ = ["GGUFBackend", "cache_key", "gguf_cache_dir", "ensure_gguf_cache", "gguf_parameters"]
 
 # Bump when the layout of a cached folder changes, so old caches are rebuilt.
 CACHE_FORMAT = 1
@@ -121,3 +122,20 @@ def _sweep(cache: Path, source: Path) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
         except (OSError, ValueError):
             continue  # another process is busy with it; leave it alone
+
+
+class GGUFBackend(TransformersBackend):
+    """A GGUF causal LM, served from its cached safetensors copy (converted on first load)."""
+
+    name = "gguf"
+
+    def __init__(self, task: str, device: str, dtype: str, gguf_path: Path):
+        super().__init__(task, device, dtype, str(gguf_path))
+        self.gguf_path = Path(gguf_path)
+        self.converted = False  # whether this load had to dequantize the file
+
+    def load(self) -> None:
+        folder, self.converted = ensure_gguf_cache(self.gguf_path)
+        self.source = str(folder)
+        self.info = inspect_folder(folder)
+        super().load()

@@ -161,14 +161,12 @@ class TransformersBackend(Backend):
         info: FolderInfo | None = None,
         trust_remote_code: bool = False,
         allow_pickle: bool = False,
-        max_new_tokens: int | None = None,
     ):
         super().__init__(task, device, dtype)
         self.source = source
         self.info = info
         self.trust_remote_code = trust_remote_code
         self.allow_pickle = allow_pickle
-        self.max_new_tokens = max_new_tokens
         self.model = None
         self.tokenizer = None
 
@@ -288,7 +286,7 @@ class TransformersBackend(Backend):
             prompts, add_special = list(texts), True
         ids = tokenizer(prompts, add_special_tokens=add_special)["input_ids"]
         # Read at predict time, so changing specnb.config.max_new_tokens applies to loaded models.
-        max_new_tokens = self.max_new_tokens or config.max_new_tokens
+        max_new_tokens = config.max_new_tokens
 
         def step(batch):
             features = {"input_ids": [ids[i] for i in batch], "attention_mask": [[1] * len(ids[i]) for i in batch]}

@@ -79,8 +79,18 @@ def _hub_offline() -> bool:
 
 
 # -- plans per kind ----------------------------------------------------------------------------
+def _tasks_and_role(config: dict, entry: CatalogEntry | None) -> tuple[str, tuple[str, ...], str]:
+    """(default task, supported tasks, role) of a transformers model; a catalog entry has the last word."""
+    from .hf import infer_tasks
+
+    default, tasks = infer_tasks(config)
+    if entry is not None:
+        return entry.task, tasks, entry.role
+    return default, tasks, "generalist" if default == "generate" else "specialist"
+
+
 def _transformers_plan(path: Path, *, key: str, source: str, alias: str, entry, trust_remote_code, allow_pickle) -> Plan:
-    from .hf import TransformersBackend, check_remote_code, infer_tasks, inspect_folder, safetensors_parameters
+    from .hf import TransformersBackend, check_remote_code, inspect_folder, safetensors_parameters
 
     info = inspect_folder(path)
     if not info.safetensors and not allow_pickle:
@@ -91,10 +101,7 @@ def _transformers_plan(path: Path, *, key: str, source: str, alias: str, entry, 
             "or pass allow_pickle=True if you trust the source."
         )
     check_remote_code(info.config, repr(source), trust_remote_code)
-    default, tasks = infer_tasks(info.config)
-    if entry is not None:
-        default = entry.task
-    role = entry.role if entry is not None else ("generalist" if default == "generate" else "specialist")
+    default, tasks, role = _tasks_and_role(info.config, entry)
 
     def estimate(dtype):
         if info.safetensors:
@@ -111,8 +118,8 @@ def _transformers_plan(path: Path, *, key: str, source: str, alias: str, entry, 
 
 
 def _gguf_plan(path: Path, *, key: str, source: str, alias: str, entry) -> Plan:
-    from .gguf import MARKER, cache_key, ensure_gguf_cache, gguf_cache_dir, gguf_parameters
-    from .hf import TransformersBackend, inspect_folder, safetensors_parameters
+    from .gguf import MARKER, GGUFBackend, cache_key, gguf_cache_dir, gguf_parameters
+    from .hf import safetensors_parameters
 
     key = f"{key}@{cache_key(path)}"  # a rewritten file is a new model, not the loaded one
 
@@ -124,17 +131,8 @@ def _gguf_plan(path: Path, *, key: str, source: str, alias: str, entry) -> Plan:
             count = entry.parameters if entry is not None and entry.parameters else gguf_parameters(path)
         return None if count is None else count * _DTYPE_BYTES[dtype]
 
-    class GGUFBackend(TransformersBackend):
-        name = "gguf"
-
-        def load(self) -> None:
-            folder, self.converted = ensure_gguf_cache(path)
-            self.source = str(folder)
-            self.info = inspect_folder(folder)
-            super().load()
-
     def make(task, device, dtype):
-        return GGUFBackend(task, device, dtype, str(path))
+        return GGUFBackend(task, device, dtype, path)
 
     role = entry.role if entry is not None else "generalist"
     return Plan(key, source, "gguf", alias, ("generate",), "generate", role, False, make, estimate, entry)
@@ -220,17 +218,14 @@ def _remote_hub_plan(repo_id: str, *, alias: str, entry, trust_remote_code: bool
 
     from huggingface_hub import hf_hub_download
 
-    from .hf import TransformersBackend, check_remote_code, infer_tasks
+    from .hf import TransformersBackend, check_remote_code
 
     try:
         config = json.loads(Path(hf_hub_download(repo_id, "config.json")).read_text())
     except Exception as exc:  # the hub answers 401/404 for unknown or gated repos
         raise UnknownModelError(f"the hub has no readable model {repo_id!r} ({type(exc).__name__}: {exc})") from exc
     check_remote_code(config, repr(repo_id), trust_remote_code)
-    default, tasks = infer_tasks(config)
-    if entry is not None:
-        default = entry.task
-    role = entry.role if entry is not None else ("generalist" if default == "generate" else "specialist")
+    default, tasks, role = _tasks_and_role(config, entry)
 
     def make(task, device, dtype):
         return TransformersBackend(
