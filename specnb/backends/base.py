@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..engine import RunStats
 
-__all__ = ["Backend", "folder_bytes"]
+__all__ = ["Backend", "FileBackend", "folder_bytes"]
 
 
 class Backend:
@@ -45,6 +45,38 @@ class Backend:
 
     def close(self) -> None:
         """Drop every reference to the model so it can be collected."""
+
+
+class FileBackend(Backend):
+    """A CPU model that lives in a file or folder (lexicon, fastText, spaCy).
+
+    Subclasses implement `load`, which sets ``self.model``, and `predict`; ``package`` names the
+    pip distribution whose version `version` reports.
+    """
+
+    cpu_only = True
+    package: str | None = None
+
+    def __init__(self, task: str, device: str, dtype: str | None, path: Path):
+        super().__init__(task, device, dtype)
+        self.path = Path(path)
+        self.model = None
+
+    def weight_bytes(self) -> int:
+        return folder_bytes(self.path)
+
+    def version(self) -> str | None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        if self.package is None:
+            return None
+        try:
+            return f"{self.package} {version(self.package)}"
+        except PackageNotFoundError:
+            return None
+
+    def close(self) -> None:
+        self.model = None
 
 
 def folder_bytes(path: Path) -> int:

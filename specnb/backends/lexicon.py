@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-
 from ..engine import run_batches
 from ..errors import MissingDependencyError
 from ..tasks import Label
-from .base import Backend
+from .base import FileBackend
 
 __all__ = ["VaderBackend", "vader_label"]
 
@@ -25,38 +22,21 @@ def vader_label(compound: float) -> Label:
     return Label("neutral", 1 - abs(compound))
 
 
-class VaderBackend(Backend):
+class VaderBackend(FileBackend):
     name = "lexicon"
-    cpu_only = True
-
-    def __init__(self, task: str, device: str, dtype: str | None, lexicon_path: Path):
-        super().__init__(task, device, dtype)
-        self.lexicon_path = Path(lexicon_path)
-        self.analyzer = None
+    package = "vadersentiment"
 
     def load(self) -> None:
         try:
             from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
         except ImportError as exc:
             raise MissingDependencyError("the 'vader' model needs vaderSentiment: pip install vadersentiment") from exc
-        self.analyzer = SentimentIntensityAnalyzer(lexicon_file=str(self.lexicon_path))
+        self.model = SentimentIntensityAnalyzer(lexicon_file=str(self.path))
 
     def predict(self, texts, batch_size):
-        analyzer = self.analyzer
+        analyzer = self.model
 
         def step(batch):
             return [vader_label(analyzer.polarity_scores(texts[i])["compound"]) for i in batch]
 
         return run_batches([len(t) for t in texts], step, batch_size=batch_size, torch_inference=False)
-
-    def weight_bytes(self) -> int:
-        return self.lexicon_path.stat().st_size
-
-    def version(self) -> str | None:
-        try:
-            return version("vadersentiment")
-        except PackageNotFoundError:
-            return None
-
-    def close(self) -> None:
-        self.analyzer = None

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..engine import run_batches
 from ..errors import MissingDependencyError
 from ..tasks import Entities, Span
-from .base import Backend, folder_bytes
+from .base import FileBackend
 
 __all__ = ["SpacyBackend", "is_spacy_pipeline", "find_spacy_data_dir"]
 
@@ -27,28 +27,22 @@ def find_spacy_data_dir(package_dir: Path) -> Path | None:
     return None
 
 
-class SpacyBackend(Backend):
+class SpacyBackend(FileBackend):
     name = "spacy"
-    cpu_only = True
-
-    def __init__(self, task: str, device: str, dtype: str | None, data_dir: Path):
-        super().__init__(task, device, dtype)
-        self.data_dir = Path(data_dir)
-        self.nlp = None
 
     def load(self) -> None:
         try:
             import spacy
         except ImportError as exc:
             raise MissingDependencyError("the spaCy backend needs spaCy: pip install 'spacy>=3.8,<3.9'") from exc
-        nlp = spacy.load(self.data_dir)
+        nlp = spacy.load(self.path)
         # Entities need only the tokenizer, tok2vec and ner; the rest would cost time for nothing.
         keep = {"tok2vec", "ner"}
         nlp.select_pipes(disable=[name for name in nlp.pipe_names if name not in keep])
-        self.nlp = nlp
+        self.model = nlp
 
     def predict(self, texts, batch_size):
-        nlp = self.nlp
+        nlp = self.model
 
         def step(batch):
             docs = nlp.pipe([texts[i] for i in batch], batch_size=len(batch))
@@ -58,12 +52,6 @@ class SpacyBackend(Backend):
 
         return run_batches([len(t) for t in texts], step, batch_size=batch_size, torch_inference=False)
 
-    def weight_bytes(self) -> int:
-        return folder_bytes(self.data_dir)
-
     def version(self) -> str | None:
-        meta = json.loads((self.data_dir / "meta.json").read_text())
+        meta = json.loads((self.path / "meta.json").read_text())
         return f"{meta.get('lang', '')}_{meta.get('name', '')} {meta.get('version', '')}".strip()
-
-    def close(self) -> None:
-        self.nlp = None
