@@ -74,13 +74,23 @@ class Settings:
     batch_size : int
         Default batch size for transformer predictions.
     max_new_tokens : int
-        Default generation length for ``generate`` models.
+        Most tokens a generalist writes per answer (``generate`` and ``ner``).
+    token_budget : dict
+        Per device kind: most padded tokens in one batch (items x longest item). Long inputs run
+        in small batches and short ones in large batches, up to ``batch_size``.
+    progress : bool
+        Show a progress bar on runs that last longer than ``progress_delay`` seconds.
+    progress_delay : float
+        Seconds a run must last before its progress bar appears.
     """
 
     home: str | os.PathLike | None = None
     memory_budget: dict = field(default_factory=lambda: {"cuda": None, "mps": None, "cpu": None})
     batch_size: int = 32
-    max_new_tokens: int = 64
+    max_new_tokens: int = 128
+    token_budget: dict = field(default_factory=lambda: {"cuda": 65536, "mps": 16384, "cpu": 8192})
+    progress: bool = True
+    progress_delay: float = 2.0
 
     @property
     def cache_dir(self) -> Path:
@@ -89,6 +99,13 @@ class Settings:
             return Path(self.home).expanduser()
         env = os.environ.get("SPECNB_HOME")
         return Path(env).expanduser() if env else Path.home() / ".cache" / "specnb"
+
+    def tokens_per_batch(self, kind: str) -> int | None:
+        """The token budget for a device kind (None: no limit)."""
+        value = self.token_budget.get(kind)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise SpecnbError(f"config.token_budget[{kind!r}] must be a positive int or None, got {value!r}")
+        return value
 
     def budget_bytes(self, kind: str, total: int | None) -> int | None:
         """The budget in bytes for a device kind, given that device's total memory."""

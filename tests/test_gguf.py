@@ -261,7 +261,14 @@ def test_folder_holding_two_ggufs_is_refused_listing_them(specnb_home, gguf_file
     assert cache_entries(specnb_home) == []
 
 
-def test_gguf_refuses_other_tasks_before_converting(specnb_home, gguf_file):
-    with pytest.raises(specnb.TaskError, match="generate"):
-        load_cpu(gguf_file, task="embed")
+def test_gguf_refuses_unknown_tasks_before_converting(specnb_home, gguf_file):
+    with pytest.raises(specnb.TaskError, match="valid tasks: classify"):
+        load_cpu(gguf_file, task="translate")
     assert cache_entries(specnb_home) == []
+
+
+def test_gguf_generalist_serves_every_task(specnb_home, gguf_file):
+    model = load_cpu(gguf_file)
+    assert set(model.tasks) == set(specnb.TASKS)
+    predictions = model.predict(["hello there", "bonjour"], task="classify", labels=["greeting", "question"])
+    assert all(p.label in ("greeting", "question") and 0 < p.score <= 1 for p in predictions)

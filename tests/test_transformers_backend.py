@@ -33,6 +33,8 @@ TEXTS = [
     "x y z",
     "The service was terrible and the food was cold. " * 20,
 ]
+# Label tasks turn an empty text into an Invalid prediction without running the model.
+LABEL_TEXTS = [t for t in TEXTS if t.strip()]
 
 
 def load_cpu(source, **kwargs) -> specnb.Model:
@@ -72,8 +74,11 @@ def test_label_models_predict_labels_from_their_own_label_set(tiny_sentiment_dir
         (tiny_langid_dir, set(LANGID_LABELS)),
     ]:
         predictions = load_cpu(folder).predict(TEXTS)
-        assert {p.label for p in predictions} <= labels
-        assert all(isinstance(p.score, float) and 1 / len(labels) <= p.score <= 1 for p in predictions)
+        assert {p.label for p in predictions if p.valid} <= labels
+        assert all(isinstance(p.score, float) and 1 / len(labels) <= p.score <= 1 for p in predictions if p.valid)
+        # the empty text has nothing to classify: an explicit invalid prediction, in its place
+        assert [p.valid for p in predictions] == [bool(t.strip()) for t in TEXTS]
+        assert "empty text" in predictions[TEXTS.index("")].reason
 
 
 @pytest.mark.parametrize(
@@ -105,7 +110,6 @@ def test_default_and_explicit_task_are_separate_handles(tiny_sentiment_dir):
     [
         ("tiny_embed_dir", "classify", ["embed"]),
         ("tiny_ner_dir", "embed", ["ner"]),
-        ("tiny_llama_dir", "ner", ["generate"]),
         ("tiny_sentiment_dir", "generate", ["sentiment", "classify"]),
     ],
 )
@@ -142,17 +146,17 @@ def test_sentiment_task_on_topic_labels_is_refused_before_loading_weights(tiny_t
 @pytest.mark.parametrize("fixture", ["tiny_sentiment_dir", "tiny_topic_dir"])
 def test_batched_labels_equal_one_at_a_time_labels(request, fixture):
     model = load_cpu(request.getfixturevalue(fixture))
-    batched = model.predict(TEXTS, batch_size=2)
-    alone = one_at_a_time(model, TEXTS)
+    batched = model.predict(LABEL_TEXTS, batch_size=2)
+    alone = one_at_a_time(model, LABEL_TEXTS)
     assert [p.label for p in batched] == [p.label for p in alone]
     np.testing.assert_allclose([p.score for p in batched], [p.score for p in alone], rtol=1e-5, atol=1e-6)
 
 
 def test_labels_equal_a_direct_transformers_forward_per_text(tiny_topic_dir):
-    predictions = load_cpu(tiny_topic_dir).predict(TEXTS, batch_size=3)
+    predictions = load_cpu(tiny_topic_dir).predict(LABEL_TEXTS, batch_size=3)
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_topic_dir)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(tiny_topic_dir).eval()
-    for text, prediction in zip(TEXTS, predictions):
+    for text, prediction in zip(LABEL_TEXTS, predictions):
         with torch.no_grad():
             probs = model(**tokenizer(text, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")).logits.softmax(-1)[0]
         assert prediction.label == TOPIC_LABELS[int(probs.argmax())]
@@ -208,8 +212,8 @@ def test_batched_generations_equal_one_at_a_time_generations(tiny_llama_dir):
 
 def test_predictions_follow_input_order_not_length_order(tiny_sentiment_dir):
     model = load_cpu(tiny_sentiment_dir)
-    forward = model.predict(TEXTS, batch_size=2)
-    backward = model.predict(TEXTS[::-1], batch_size=2)
+    forward = model.predict(LABEL_TEXTS, batch_size=2)
+    backward = model.predict(LABEL_TEXTS[::-1], batch_size=2)
     assert [p.label for p in backward] == [p.label for p in forward][::-1]
     np.testing.assert_allclose([p.score for p in backward], [p.score for p in forward][::-1], rtol=1e-5)
 
@@ -235,10 +239,10 @@ def test_batches_run_longest_first_each_padded_to_its_own_longest_item(tiny_sent
     model = load_cpu(tiny_sentiment_dir)
     padded = _record_pad(monkeypatch, model._backend.tokenizer)
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_sentiment_dir)
-    lengths = [len(ids) for ids in tokenizer(TEXTS, truncation=True, max_length=MAX_LENGTH)["input_ids"]]
-    assert len(set(lengths)) == len(lengths), "TEXTS should have distinct token lengths"
+    lengths = [len(ids) for ids in tokenizer(LABEL_TEXTS, truncation=True, max_length=MAX_LENGTH)["input_ids"]]
+    assert len(set(lengths)) == len(lengths), "LABEL_TEXTS should have distinct token lengths"
 
-    model.predict(TEXTS, batch_size=2)
+    model.predict(LABEL_TEXTS, batch_size=2)
 
     by_length = sorted(lengths, reverse=True)
     expected = [by_length[i : i + 2] for i in range(0, len(by_length), 2)]
@@ -249,7 +253,7 @@ def test_batches_run_longest_first_each_padded_to_its_own_longest_item(tiny_sent
         for row in mask:
             n = int(row.sum())
             assert row[:n].all() and not row[n:].any()
-    assert model.last_run.batches == math.ceil(len(TEXTS) / 2)
+    assert model.last_run.batches == math.ceil(len(LABEL_TEXTS) / 2)
     assert model.last_run.batch_items == [len(b) for b in expected]
 
 
@@ -494,7 +498,7 @@ def test_sentiment_predictions_use_the_sentiment_label_space(tmp_path, labels):
     folder = tiny_models.tiny_bert_classifier(tmp_path / "sst2-style", labels=labels)
     model = load_cpu(folder)
     assert model.task == "sentiment"
-    assert {p.label for p in model.predict(TEXTS)} <= set(specnb.tasks.SENTIMENT_LABELS)
+    assert {p.label for p in model.predict(LABEL_TEXTS)} <= set(specnb.tasks.SENTIMENT_LABELS)
 
 
 @pytest.mark.parametrize("fixture", ["tiny_sentiment_dir", "tiny_ner_dir", "tiny_embed_dir", "tiny_llama_dir"])

@@ -3,18 +3,59 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..engine import RunStats
 
-__all__ = ["Backend", "FileBackend", "folder_bytes"]
+__all__ = ["Backend", "FileBackend", "Request", "folder_bytes"]
+
+
+@dataclass
+class Request:
+    """What one ``predict`` call asks of a backend.
+
+    Attributes
+    ----------
+    task : str
+        The task to serve (one of the model's tasks).
+    batch_size : int
+        Items per batch at most.
+    token_budget : int or None
+        Padded tokens per batch at most.
+    labels : tuple of str or None
+        The run's label space (label tasks) or entity types (ner); None: the model's own.
+    prompt : Prompt or None
+        The generalist's prompt; None: the task's default.
+    progress : bool or None
+        Show a progress bar on long runs (None: ``config.progress``).
+    desc : str or None
+        The progress bar's label.
+    """
+
+    task: str
+    batch_size: int
+    token_budget: int | None = None
+    labels: tuple[str, ...] | None = None
+    prompt: object = None
+    progress: bool | None = None
+    desc: str | None = None
+
+    def batches(self, lengths, step, *, torch_inference: bool = True):
+        """`specnb.engine.run_batches` with this request's batch size, budget and progress bar."""
+        from ..engine import run_batches
+
+        return run_batches(lengths, step, batch_size=self.batch_size, token_budget=self.token_budget,
+                           torch_inference=torch_inference, progress=self.progress, desc=self.desc)
 
 
 class Backend:
     """A loaded model of one kind.
 
     Subclasses set ``name``, ``cpu_only`` and implement `load`, `predict` and `close`.
-    ``predict`` returns one typed prediction per text, in input order, plus the run's stats.
+    ``predict(texts, request)`` returns one typed prediction per text, in input order, plus the
+    run's stats; it serves ``request.task``, and for label tasks answers within ``request.labels``
+    where the model can.
     """
 
     name = "backend"
@@ -28,8 +69,12 @@ class Backend:
     def load(self) -> None:
         raise NotImplementedError
 
-    def predict(self, texts: Sequence[str], batch_size: int) -> tuple[list, RunStats]:
+    def predict(self, texts: Sequence[str], request: Request) -> tuple[list, RunStats]:
         raise NotImplementedError
+
+    def labels(self) -> tuple[str, ...] | None:
+        """The labels (or entity types) the model can output, when it has a fixed set."""
+        return None
 
     def parameters(self) -> int | None:
         """Number of learned parameters, where the notion applies."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..engine import run_batches
 from ..errors import SpecnbError
 from ..tasks import LABEL_TASKS, Embedding, Entities, Generation, Label, Prediction, Span
 from .base import Backend
@@ -56,15 +55,15 @@ class CallableBackend(Backend):
     def load(self) -> None:
         pass
 
-    def predict(self, texts, batch_size):
+    def predict(self, texts, request):
         def step(batch):
             chunk = [texts[i] for i in batch]
             values = list(self.fn(chunk))
             if len(values) != len(chunk):
                 raise SpecnbError(f"the callable returned {len(values)} outputs for {len(chunk)} inputs; it must return one per input")
-            return [coerce_prediction(self.task, v, t) for v, t in zip(values, chunk)]
+            return [coerce_prediction(request.task, v, t) for v, t in zip(values, chunk)]
 
-        return run_batches([len(t) for t in texts], step, batch_size=batch_size, torch_inference=False)
+        return request.batches([len(t) for t in texts], step, torch_inference=False)
 
     def version(self) -> str | None:
         return getattr(self.fn, "__qualname__", None)

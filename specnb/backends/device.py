@@ -13,7 +13,7 @@ from ..errors import DeviceError
 
 __all__ = ["TorchDevices", "devices", "choose_device", "choose_dtype", "device_kind", "DTYPES"]
 
-DTYPES = ("auto", "float32", "float16", "bfloat16")
+DTYPES = ("auto", "float32", "float16", "bfloat16", "int8")
 _DTYPE_ALIASES = {"fp32": "float32", "float": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
 
 
@@ -131,12 +131,18 @@ def choose_dtype(requested: str = "auto", device: str = "cpu") -> str:
     """Resolve ``requested`` to a dtype name for ``device``.
 
     ``auto``: bfloat16 on CUDA where supported, else float16 on CUDA and MPS; float32 on the CPU.
+    ``int8``: float32 weights with Linear layers quantized dynamically, CPU encoders only.
     """
     name = str(requested).replace("torch.", "").strip().lower()
     name = _DTYPE_ALIASES.get(name, name)
     if name not in DTYPES:
         raise DeviceError(f"unknown dtype {requested!r}; valid dtypes: {', '.join(DTYPES)} (or fp32, fp16, bf16)")
     kind = device_kind(device)
+    if name == "int8" and kind != "cpu":
+        raise DeviceError(
+            f"dtype='int8' is a CPU fast path (dynamic quantization of Linear layers), not for {device!r}; "
+            "on a GPU use float16 or bfloat16"
+        )
     if name == "auto":
         if kind == "cuda":
             return "bfloat16" if devices.cuda_bf16_supported(device) else "float16"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..engine import run_batches
 from ..errors import MissingDependencyError
 from ..tasks import Label
+from ..tasks.langid import language_code
 from .base import FileBackend
 
 __all__ = ["FastTextBackend"]
@@ -27,14 +27,19 @@ class FastTextBackend(FileBackend):
         self.model = LangDetector(config)
         self.model.detect("warm up", model="lite")
 
-    def predict(self, texts, batch_size):
+    def predict(self, texts, request):
         detector = self.model
+        space = set(request.labels) if request.labels else None
+        # Within a label space, the best language of the space wins: ask for every language's score.
+        k = 1 if space is None else 176
 
         def step(batch):
             out = []
             for i in batch:
-                best = detector.detect(texts[i], model="lite", k=1)
-                out.append(Label(best[0]["lang"], float(best[0]["score"])) if best else Label("und", 0.0))
+                ranked = [(language_code(r["lang"]), float(r["score"])) for r in detector.detect(texts[i], model="lite", k=k)]
+                if space is not None:
+                    ranked = [r for r in ranked if r[0] in space] or ranked
+                out.append(Label(*ranked[0]) if ranked else Label("und", 0.0))
             return out
 
-        return run_batches([len(t) for t in texts], step, batch_size=batch_size, torch_inference=False)
+        return request.batches([len(t) for t in texts], step, torch_inference=False)

@@ -130,7 +130,7 @@ class GGUFBackend(TransformersBackend):
     name = "gguf"
 
     def __init__(self, task: str, device: str, dtype: str, gguf_path: Path):
-        super().__init__(task, device, dtype, str(gguf_path))
+        super().__init__(task, device, dtype, str(gguf_path), causal=True)
         self.gguf_path = Path(gguf_path)
         self.converted = False  # whether this load had to dequantize the file
 

@@ -11,11 +11,9 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine import run_batches
-from ..errors import NotAModelError, UnsafeWeightsError
-from ..settings import config
-from ..tasks import Embedding, Entities, Generation, Label, Span, sentiment_label
-from ..tasks.langid import is_language_code
+from ..errors import DeviceError, NotAModelError, TaskError, UnsafeWeightsError
+from ..tasks import TASKS, Embedding, Entities, Label, Span, sentiment_label
+from ..tasks.langid import is_language_code, language_code
 from .base import Backend
 
 __all__ = [
@@ -106,9 +104,18 @@ def infer_tasks(config: dict) -> tuple[str, tuple[str, ...]]:
         return tasks[0], tasks
     if arch.endswith("ForTokenClassification"):
         return "ner", ("ner",)
-    if arch.endswith(("ForCausalLM", "ForConditionalGeneration", "LMHeadModel")):
-        return "generate", ("generate",)
+    if is_causal(config):
+        return "generate", GENERALIST_TASKS
     return "embed", ("embed",)
+
+
+# A causal LM serves every task: rank scoring for label tasks, generation for ner (see causal.py).
+GENERALIST_TASKS = tuple(TASKS)
+
+
+def is_causal(config: dict) -> bool:
+    architectures = config.get("architectures") or []
+    return bool(architectures) and architectures[0].endswith(("ForCausalLM", "ForConditionalGeneration", "LMHeadModel"))
 
 
 def safetensors_parameters(files: list[Path]) -> tuple[int, str | None]:
@@ -161,8 +168,10 @@ class TransformersBackend(Backend):
         info: FolderInfo | None = None,
         trust_remote_code: bool = False,
         allow_pickle: bool = False,
+        causal: bool | None = None,
     ):
         super().__init__(task, device, dtype)
+        self.causal = task == "generate" if causal is None else causal
         self.source = source
         self.info = info
         self.trust_remote_code = trust_remote_code
@@ -174,10 +183,11 @@ class TransformersBackend(Backend):
     def _model_class(self):
         import transformers
 
+        if self.causal:
+            return transformers.AutoModelForCausalLM
         return {
             "embed": transformers.AutoModel,
             "ner": transformers.AutoModelForTokenClassification,
-            "generate": transformers.AutoModelForCausalLM,
         }.get(self.task, transformers.AutoModelForSequenceClassification)
 
     def load(self) -> None:
@@ -185,22 +195,28 @@ class TransformersBackend(Backend):
         from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
+        if self.dtype == "int8" and self.causal:
+            raise DeviceError("dtype='int8' is the CPU fast path for encoder specialists; load generalists with float32 on the CPU")
         hf_logging.disable_progress_bar()
         common = {"trust_remote_code": self.trust_remote_code}
         self.tokenizer = AutoTokenizer.from_pretrained(self.source, **common)
         model = self._model_class().from_pretrained(
             self.source,
-            dtype=getattr(torch, self.dtype),
+            dtype=torch.float32 if self.dtype == "int8" else getattr(torch, self.dtype),
             use_safetensors=None if self.allow_pickle else True,
             **common,
         )
         model.to(self.device)
         model.eval()
+        if self.dtype == "int8":
+            from .quantize import quantize_int8
+
+            model = quantize_int8(model)
         self.model = model
         # Decoders generate after the prompt, so they pad on the left; encoders pad on the right,
         # which keeps each item's tokens (and NER offsets) at the front of its row.
-        self.tokenizer.padding_side = "left" if self.task == "generate" else "right"
-        if self.task == "generate" and self.tokenizer.pad_token is None:
+        self.tokenizer.padding_side = "left" if self.causal else "right"
+        if self.causal and self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     # -- prediction ----------------------------------------------------------------------------
@@ -210,32 +226,81 @@ class TransformersBackend(Backend):
         trained = (self.info.max_length if self.info else None) or limit
         return int(min(limit, positions, trained, 8192))
 
-    def predict(self, texts, batch_size):
-        if self.task == "generate":
-            return self._generate(texts, batch_size)
+    def labels(self) -> tuple[str, ...] | None:
+        if self.causal or self.task == "embed":
+            return None
+        return tuple(str(v) for v in self.model.config.id2label.values())
+
+    def predict(self, texts, request):
+        if self.causal:
+            from .causal import CausalTasks
+
+            return CausalTasks(self.model, self.tokenizer, self.device).predict(texts, request)
+        task = request.task
         encoded = self.tokenizer(
             list(texts),
             truncation=True,
             max_length=self._max_length(),
-            return_offsets_mapping=self.task == "ner",
+            return_offsets_mapping=task == "ner",
         )
         ids, masks = encoded["input_ids"], encoded["attention_mask"]
         extra = {k: encoded[k] for k in ("token_type_ids",) if k in encoded}
         offsets = encoded.get("offset_mapping")
-        word_ids = [encoded.word_ids(i) for i in range(len(ids))] if self.task == "ner" else None
+        word_ids = [encoded.word_ids(i) for i in range(len(ids))] if task == "ner" else None
+        space = self._label_space(task, request.labels) if task not in ("embed", "ner") else None
 
         def step(batch):
             features = {"input_ids": [ids[i] for i in batch], "attention_mask": [masks[i] for i in batch]}
             for key, values in extra.items():
                 features[key] = [values[i] for i in batch]
             inputs = self.tokenizer.pad(features, padding="longest", return_tensors="pt").to(self.device)
-            if self.task == "embed":
+            if task == "embed":
                 return self._embed(inputs)
-            if self.task == "ner":
+            if task == "ner":
                 return self._entities(inputs, batch, texts, offsets, word_ids)
-            return self._labels(inputs)
+            return self._labels(inputs, task, space)
 
-        return run_batches([len(x) for x in ids], step, batch_size=batch_size)
+        return request.batches([len(x) for x in ids], step)
+
+    def _label_space(self, task: str, labels) -> tuple[list[str], list[int]] | None:
+        """(label of each kept class, kept class ids) when a run restricts the labels; None otherwise."""
+        id2label = self.model.config.id2label
+        if not labels:
+            return None
+        wanted = {x.casefold(): x for x in labels}
+        names, kept = [], []
+        for index in sorted(int(k) for k in id2label):
+            name = str(id2label[index])
+            if task == "sentiment":
+                name = sentiment_label(name) or name
+            elif task == "langid":
+                name = language_code(name)
+            if name.casefold() in wanted:
+                names.append(wanted[name.casefold()])
+                kept.append(index)
+        if not kept:
+            raise TaskError(
+                f"none of this model's labels ({', '.join(str(v) for v in id2label.values())}) is in the label "
+                f"space {list(labels)}; pass labels the model knows, or use a generalist for new labels"
+            )
+        return names, kept
+
+    def _labels(self, inputs, task, space) -> list[Label]:
+        logits = self.model(**inputs).logits.float()
+        if space is not None:
+            names, kept = space
+            probs = logits[:, kept].softmax(dim=-1).cpu()
+            scores, best = probs.max(dim=-1)
+            return [Label(names[int(b)], float(s)) for b, s in zip(best, scores)]
+        probs = logits.softmax(dim=-1).cpu()
+        scores, best = probs.max(dim=-1)
+        id2label = self.model.config.id2label
+        labels = [str(id2label[int(b)]) for b in best]
+        if task == "sentiment":  # SST-2 style POSITIVE / NEGATIVE into the task's label space
+            labels = [sentiment_label(label) or label for label in labels]
+        elif task == "langid":
+            labels = [language_code(label) for label in labels]
+        return [Label(label, float(s)) for label, s in zip(labels, scores)]
 
     def _embed(self, inputs) -> list[Embedding]:
         import torch
@@ -253,15 +318,6 @@ class TransformersBackend(Backend):
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
         return [Embedding(v) for v in vectors.cpu().numpy()]
 
-    def _labels(self, inputs) -> list[Label]:
-        probs = self.model(**inputs).logits.float().softmax(dim=-1).cpu()
-        scores, best = probs.max(dim=-1)
-        id2label = self.model.config.id2label
-        labels = [str(id2label[int(b)]) for b in best]
-        if self.task == "sentiment":  # SST-2 style POSITIVE / NEGATIVE into the task's label space
-            labels = [sentiment_label(label) or label for label in labels]
-        return [Label(label, float(s)) for label, s in zip(labels, scores)]
-
     def _entities(self, inputs, batch, texts, offsets, word_ids) -> list[Entities]:
         probs = self.model(**inputs).logits.float().softmax(dim=-1).cpu()
         scores, best = probs.max(dim=-1)
@@ -273,34 +329,6 @@ class TransformersBackend(Backend):
             words = words_from_tokens(word_ids[index], offsets[index], tags, scores[row, :n].tolist())
             out.append(Entities(tuple(group_entities(words, texts[index]))))
         return out
-
-    def _generate(self, texts, batch_size):
-        tokenizer = self.tokenizer
-        if getattr(tokenizer, "chat_template", None):
-            prompts = [
-                tokenizer.apply_chat_template([{"role": "user", "content": t}], tokenize=False, add_generation_prompt=True)
-                for t in texts
-            ]
-            add_special = False  # the template already holds BOS and friends
-        else:
-            prompts, add_special = list(texts), True
-        ids = tokenizer(prompts, add_special_tokens=add_special)["input_ids"]
-        # Read at predict time, so changing specnb.config.max_new_tokens applies to loaded models.
-        max_new_tokens = config.max_new_tokens
-
-        def step(batch):
-            features = {"input_ids": [ids[i] for i in batch], "attention_mask": [[1] * len(ids[i]) for i in batch]}
-            inputs = tokenizer.pad(features, padding="longest", return_tensors="pt").to(self.device)
-            output = self.model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-            new = output[:, inputs["input_ids"].shape[1] :]
-            return [Generation(tokenizer.decode(row, skip_special_tokens=True).strip()) for row in new]
-
-        return run_batches([len(x) for x in ids], step, batch_size=batch_size)
 
     # -- accounting ----------------------------------------------------------------------------
     def parameters(self) -> int | None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..engine import run_batches
 from ..errors import MissingDependencyError
-from ..tasks import Label
+from ..tasks import SENTIMENT_LABELS, Label
 from .base import FileBackend
 
 __all__ = ["VaderBackend", "vader_label"]
@@ -33,10 +32,13 @@ class VaderBackend(FileBackend):
             raise MissingDependencyError("the 'vader' model needs vaderSentiment: pip install vadersentiment") from exc
         self.model = SentimentIntensityAnalyzer(lexicon_file=str(self.path))
 
-    def predict(self, texts, batch_size):
+    def labels(self):
+        return SENTIMENT_LABELS
+
+    def predict(self, texts, request):
         analyzer = self.model
 
         def step(batch):
             return [vader_label(analyzer.polarity_scores(texts[i])["compound"]) for i in batch]
 
-        return run_batches([len(t) for t in texts], step, batch_size=batch_size, torch_inference=False)
+        return request.batches([len(t) for t in texts], step, torch_inference=False)

@@ -11,11 +11,19 @@ import warnings
 from collections.abc import Iterator
 
 from ..engine import RunStats
-from ..errors import AliasError, DeviceError, EvictionWarning, InputError, MemoryBudgetError, ModelUnloadedError
+from ..errors import (
+    AliasError,
+    DeviceError,
+    EvictionWarning,
+    InputError,
+    MemoryBudgetError,
+    ModelUnloadedError,
+    TaskError,
+)
 from ..settings import config, format_bytes
-from ..tasks import check_task
+from ..tasks import Invalid, Label, Prompt, check_task, get_task
 from . import device as _device
-from .base import Backend
+from .base import Backend, Request
 from .resolve import Plan, resolve
 
 __all__ = ["Model", "ModelRegistry", "registry"]
@@ -37,12 +45,24 @@ def _as_texts(texts) -> list[str]:
     return items
 
 
+def _in_space(prediction, space: tuple[str, ...]):
+    """A specialist's label spelt as in the run's label space (``'Business'`` -> ``'business'``)."""
+    if isinstance(prediction, Label):
+        folded = {x.casefold(): x for x in space}
+        name = folded.get(prediction.label.casefold())
+        if name is not None and name != prediction.label:
+            return Label(name, prediction.score)
+    return prediction
+
+
 class Model:
     """A loaded model. Returned by `specnb.load`; the same source loaded twice gives the same handle.
 
     Attributes
     ----------
     alias, source, task, role, backend, device, dtype : str
+        ``task`` is the default task of `predict`; ``tasks`` lists all it can serve (a generalist
+        serves every task).
     parameters : int or None
     weight_bytes : int
         Bytes the weights take on their device.
@@ -61,6 +81,7 @@ class Model:
         self.alias = alias
         self.source = plan.source
         self.task = task
+        self.tasks = tuple(plan.tasks)
         self.role = plan.role
         self.backend = backend.name
         self.device = device
@@ -75,6 +96,7 @@ class Model:
         self.last_used = time.time()
         self._lru = next(_tick)
         self.last_run = None
+        self._prompts: dict[str, Prompt] = {}
 
     @property
     def loaded(self) -> bool:
@@ -84,28 +106,122 @@ class Model:
         self.last_used = time.time()
         self._lru = next(_tick)
 
-    def predict(self, texts, batch_size: int | None = None) -> list:
+    def predict(self, texts, *, task: str | None = None, labels=None, prompt=None, batch_size: int | None = None,
+                progress: bool | None = None) -> list:
         """One typed prediction per text, in input order.
 
         Parameters
         ----------
         texts : list of str (or a pandas Series / numpy array of str)
+        task : str, optional
+            The task to serve; default the model's own (``model.task``). A generalist serves
+            every task in ``model.tasks``.
+        labels : list of str, optional
+            The label space (classify, sentiment, langid) or entity types (ner). A generalist's
+            answers always lie in it; a specialist answers with its best label inside it.
+            ``classify`` on a generalist needs it; sentiment, langid and ner have defaults.
+        prompt : Prompt or str, optional
+            The generalist's prompt for this call (a str replaces the instruction); default
+            `prompt_for` (the task's, or one set with `set_prompt`).
         batch_size : int, optional
-            Items per batch; default ``specnb.config.batch_size``.
+            Items per batch at most; default ``specnb.config.batch_size``. Batches also hold at
+            most ``specnb.config.token_budget[device kind]`` padded tokens.
+        progress : bool, optional
+            Progress bar on long runs; default ``specnb.config.progress``.
+
+        Returns
+        -------
+        list of Prediction
+            `Label`, `Entities`, `Embedding` or `Generation`; an input that cannot be run (an
+            empty text for a label task) or an answer that cannot be read gives `Invalid`.
         """
         backend = self._backend
         if backend is None:
             raise ModelUnloadedError(f"model {self.alias!r} was unloaded; load it again with specnb.load({self.source!r})")
+        task = self.task if task is None else check_task(task, self.tasks)
+        spec = get_task(task)
+        # A generalist always answers within a label space (the task's default when none is given);
+        # a specialist uses its own labels unless the call names a space.
+        space = spec.label_space(labels) if labels is not None or self.role == "generalist" else None
+        if prompt is not None and self.role != "generalist":
+            raise TaskError(f"prompt= applies to generalists; {self.alias!r} is a {self.role} ({self.backend})")
         items = _as_texts(texts)
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
             raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
         self._touch()
-        if not items:
-            self.last_run = RunStats(batch_size=batch_size or config.batch_size)
-            return []
-        predictions, stats = backend.predict(items, batch_size or config.batch_size)
+        request = Request(
+            task=task,
+            batch_size=batch_size or config.batch_size,
+            token_budget=config.tokens_per_batch(_device.device_kind(self.device)),
+            labels=space,
+            prompt=self._prompt(task, prompt) if self.role == "generalist" and spec.default_prompt() else None,
+            progress=progress,
+            desc=f"{self.alias} {task}",
+        )
+        problems = [spec.problem(text) for text in items]
+        runnable = [i for i, problem in enumerate(problems) if problem is None]
+        if runnable:
+            outputs, stats = backend.predict([items[i] for i in runnable], request)
+        else:
+            outputs, stats = [], RunStats(batch_size=request.batch_size)
+        predictions: list = [Invalid("", problem) if problem else None for problem in problems]
+        for i, output in zip(runnable, outputs):
+            predictions[i] = _in_space(output, space) if space is not None and spec.ranked else output
+        stats.items = len(items)
+        item_seconds = [0.0] * len(items)
+        for i, seconds in zip(runnable, stats.item_seconds):
+            item_seconds[i] = seconds
+        stats.item_seconds = item_seconds
         self.last_run = stats
         return predictions
+
+    # -- prompts --------------------------------------------------------------------------------
+    def prompt_for(self, task: str | None = None, *, labels=None, examples=None) -> Prompt:
+        """The prompt this generalist answers ``task`` with (the task's default, or the one set
+        with `set_prompt`), with few-shot ``examples`` ((text, answer) pairs) when given.
+
+        ``print(model.prompt_for("classify"))`` shows the template; `render_prompt` shows the exact
+        text the model reads for one input. ``labels`` is checked against the task.
+        """
+        task = self.task if task is None else check_task(task, self.tasks)
+        spec = get_task(task)
+        if labels is not None:
+            spec.label_space(labels)
+        prompt = self._prompt(task, None)
+        return prompt.with_examples(examples) if examples is not None else prompt
+
+    def set_prompt(self, task: str, prompt) -> None:
+        """Answer ``task`` with ``prompt`` (a `Prompt`, or a str that replaces the instruction)
+        from now on; None restores the task's default."""
+        check_task(task, self.tasks)
+        if prompt is None:
+            self._prompts.pop(task, None)
+        else:
+            self._prompts[task] = self._prompt(task, prompt)
+
+    def render_prompt(self, text: str, *, task: str | None = None, labels=None, prompt=None) -> str:
+        """The exact text this generalist reads for ``text`` (chat template applied)."""
+        backend = self._backend
+        if backend is None or getattr(backend, "tokenizer", None) is None:
+            raise TaskError(f"{self.alias!r} has no tokenizer to render prompts with (is it a loaded generalist?)")
+        task = self.task if task is None else check_task(task, self.tasks)
+        spec = get_task(task)
+        space = spec.label_space(labels)
+        return self._prompt(task, prompt).render(backend.tokenizer, text, space, spec.answer)
+
+    def _prompt(self, task: str, prompt) -> Prompt:
+        if self.role != "generalist":
+            raise TaskError(f"prompts apply to generalists; {self.alias!r} is a {self.role} ({self.backend})")
+        default = self._prompts.get(task) or get_task(task).default_prompt()
+        if default is None:
+            raise TaskError(f"task {task!r} takes no prompt; prompts apply to classify, sentiment, langid and ner")
+        if prompt is None:
+            return default
+        if isinstance(prompt, str):
+            return default.replace(instruction=prompt)
+        if isinstance(prompt, Prompt):
+            return prompt
+        raise InputError(f"prompt must be a specnb.Prompt or an instruction str, got {type(prompt).__name__}")
 
     def pin(self, pinned: bool = True) -> Model:
         """Keep (or stop keeping) this model out of memory-budget eviction."""

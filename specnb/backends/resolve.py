@@ -22,7 +22,7 @@ from .base import Backend, folder_bytes
 __all__ = ["Plan", "resolve", "hub_reachable"]
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+")
-_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, None: 4}
+_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 4, None: 4}  # int8 loads as float32 first
 
 
 @dataclass
@@ -90,7 +90,7 @@ def _tasks_and_role(config: dict, entry: CatalogEntry | None) -> tuple[str, tupl
 
 
 def _transformers_plan(path: Path, *, key: str, source: str, alias: str, entry, trust_remote_code, allow_pickle) -> Plan:
-    from .hf import TransformersBackend, check_remote_code, inspect_folder, safetensors_parameters
+    from .hf import TransformersBackend, check_remote_code, inspect_folder, is_causal, safetensors_parameters
 
     info = inspect_folder(path)
     if not info.safetensors and not allow_pickle:
@@ -111,7 +111,8 @@ def _transformers_plan(path: Path, *, key: str, source: str, alias: str, entry, 
 
     def make(task, device, dtype):
         return TransformersBackend(
-            task, device, dtype, str(path), info=info, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
+            task, device, dtype, str(path), info=info, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+            causal=is_causal(info.config),
         )
 
     return Plan(key, source, "transformers", alias, tasks, default, role, False, make, estimate, entry)
@@ -119,7 +120,7 @@ def _transformers_plan(path: Path, *, key: str, source: str, alias: str, entry, 
 
 def _gguf_plan(path: Path, *, key: str, source: str, alias: str, entry) -> Plan:
     from .gguf import MARKER, GGUFBackend, cache_key, gguf_cache_dir, gguf_parameters
-    from .hf import safetensors_parameters
+    from .hf import GENERALIST_TASKS, safetensors_parameters
 
     key = f"{key}@{cache_key(path)}"  # a rewritten file is a new model, not the loaded one
 
@@ -135,7 +136,7 @@ def _gguf_plan(path: Path, *, key: str, source: str, alias: str, entry) -> Plan:
         return GGUFBackend(task, device, dtype, path)
 
     role = entry.role if entry is not None else "generalist"
-    return Plan(key, source, "gguf", alias, ("generate",), "generate", role, False, make, estimate, entry)
+    return Plan(key, source, "gguf", alias, GENERALIST_TASKS, "generate", role, False, make, estimate, entry)
 
 
 def _fasttext_plan(path: Path, *, key: str, source: str, alias: str, entry) -> Plan:
@@ -218,7 +219,7 @@ def _remote_hub_plan(repo_id: str, *, alias: str, entry, trust_remote_code: bool
 
     from huggingface_hub import hf_hub_download
 
-    from .hf import TransformersBackend, check_remote_code
+    from .hf import TransformersBackend, check_remote_code, is_causal
 
     try:
         config = json.loads(Path(hf_hub_download(repo_id, "config.json")).read_text())
@@ -229,7 +230,8 @@ def _remote_hub_plan(repo_id: str, *, alias: str, entry, trust_remote_code: bool
 
     def make(task, device, dtype):
         return TransformersBackend(
-            task, device, dtype, repo_id, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
+            task, device, dtype, repo_id, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+            causal=is_causal(config),
         )
 
     def estimate(dtype):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..engine import run_batches
 from ..errors import MissingDependencyError
 from ..tasks import Entities, Span
 from .base import FileBackend
@@ -41,7 +40,10 @@ class SpacyBackend(FileBackend):
         nlp.select_pipes(disable=[name for name in nlp.pipe_names if name not in keep])
         self.model = nlp
 
-    def predict(self, texts, batch_size):
+    def labels(self):
+        return tuple(self.model.get_pipe("ner").labels) if "ner" in self.model.pipe_names else ()
+
+    def predict(self, texts, request):
         nlp = self.model
 
         def step(batch):
@@ -50,7 +52,7 @@ class SpacyBackend(FileBackend):
                 Entities(tuple(Span(e.start_char, e.end_char, e.label_, e.text) for e in doc.ents)) for doc in docs
             ]
 
-        return run_batches([len(t) for t in texts], step, batch_size=batch_size, torch_inference=False)
+        return request.batches([len(t) for t in texts], step, torch_inference=False)
 
     def version(self) -> str | None:
         meta = json.loads((self.path / "meta.json").read_text())

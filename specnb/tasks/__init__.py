@@ -1,49 +1,45 @@
-"""Task names and the typed predictions each task returns.
+"""Tasks: one module each, defining its label space, prediction type, input checks and the
+generalist's prompt and parser.
 
-Later issues give every task its own module (label space, validation, generalist prompt and parser);
-this package is where they live.
+``TASKS`` maps each task name to what its predictions hold; `get_task` gives the task object.
 """
 
 from __future__ import annotations
 
-from .types import Embedding, Entities, Generation, Label, Prediction, Span
+from .base import LabelTask, Task
+from .classify import CLASSIFY
+from .embed import EMBED
+from .generate import GENERATE
+from .langid import LANGID
+from .ner import NER
+from .prompts import Prompt
+from .sentiment import SENTIMENT, SENTIMENT_LABELS, SENTIMENT_SYNONYMS, sentiment_label
+from .types import Embedding, Entities, Generation, Invalid, Label, Prediction, Span
 
 __all__ = [
     "TASKS",
     "LABEL_TASKS",
     "SENTIMENT_LABELS",
+    "SENTIMENT_SYNONYMS",
     "sentiment_label",
     "check_task",
+    "get_task",
+    "Task",
+    "LabelTask",
+    "Prompt",
     "Prediction",
     "Label",
     "Span",
     "Entities",
     "Embedding",
     "Generation",
+    "Invalid",
 ]
 
+_TASK_OBJECTS: dict[str, Task] = {t.name: t for t in (CLASSIFY, SENTIMENT, LANGID, NER, EMBED, GENERATE)}
 # task -> what a prediction holds
-TASKS = {
-    "classify": "a label from a label set, with a score",
-    "sentiment": "positive / negative / neutral, with a score",
-    "langid": "an ISO 639-1 language code, with a score",
-    "ner": "entity spans with character offsets",
-    "embed": "a vector",
-    "generate": "free text",
-}
-LABEL_TASKS = ("classify", "sentiment", "langid")
-SENTIMENT_LABELS = ("positive", "negative", "neutral")
-# How sentiment classifiers spell their labels, mapped to SENTIMENT_LABELS.
-SENTIMENT_SYNONYMS = {
-    "positive": "positive", "pos": "positive",
-    "negative": "negative", "neg": "negative",
-    "neutral": "neutral", "neu": "neutral",
-}
-
-
-def sentiment_label(label: str) -> str | None:
-    """``'POSITIVE'`` / ``'pos'`` -> ``'positive'``; None when the label is not a sentiment."""
-    return SENTIMENT_SYNONYMS.get(label.strip().lower())
+TASKS = {name: task.description for name, task in _TASK_OBJECTS.items()}
+LABEL_TASKS = tuple(name for name, task in _TASK_OBJECTS.items() if task.ranked)
 
 
 def check_task(task: str, supported=None) -> str:
@@ -58,3 +54,8 @@ def check_task(task: str, supported=None) -> str:
     if supported is not None and task not in supported:
         raise TaskError(f"this model cannot serve task {task!r}; valid tasks for it: {', '.join(supported)}")
     return task
+
+
+def get_task(task: str) -> Task:
+    """The task object called ``task`` (TaskError listing the valid ones otherwise)."""
+    return _TASK_OBJECTS[check_task(task)]

@@ -1,15 +1,90 @@
-"""Language identification: ISO 639-1 codes."""
+"""langid: which language a text is in, as an ISO 639-1 code.
+
+A generalist ranks language *names* ("French"), which it knows far better than codes, and each
+name maps back to its code ("fr").
+"""
 
 from __future__ import annotations
 
-__all__ = ["ISO_639_1", "is_language_code"]
+from ..errors import TaskError
+from .base import LabelTask, normalize_answer
+from .prompts import Prompt
+from .types import Invalid, Label
+
+__all__ = ["ISO_639_1", "LANGUAGE_NAMES", "DEFAULT_LANGUAGES", "is_language_code", "language_code", "Langid", "LANGID"]
 
 # The 183 two-letter codes of ISO 639-1 (plus "iw"/"in"/"ji", the withdrawn codes some models still emit).
 ISO_639_1 = frozenset(
     ["aa", "ab", "ae", "af", "ak", "am", "an", "ar", "as", "av", "ay", "az", "ba", "be", "bg", "bh", "bi", "bm", "bn", "bo", "br", "bs", "ca", "ce", "ch", "co", "cr", "cs", "cu", "cv", "cy", "da", "de", "dv", "dz", "ee", "el", "en", "eo", "es", "et", "eu", "fa", "ff", "fi", "fj", "fo", "fr", "fy", "ga", "gd", "gl", "gn", "gu", "gv", "ha", "he", "hi", "ho", "hr", "ht", "hu", "hy", "hz", "ia", "id", "ie", "ig", "ii", "ik", "io", "is", "it", "iu", "ja", "jv", "ka", "kg", "ki", "kj", "kk", "kl", "km", "kn", "ko", "kr", "ks", "ku", "kv", "kw", "ky", "la", "lb", "lg", "li", "ln", "lo", "lt", "lu", "lv", "mg", "mh", "mi", "mk", "ml", "mn", "mr", "ms", "mt", "my", "na", "nb", "nd", "ne", "ng", "nl", "nn", "no", "nr", "nv", "ny", "oc", "oj", "om", "or", "os", "pa", "pi", "pl", "ps", "pt", "qu", "rm", "rn", "ro", "ru", "rw", "sa", "sc", "sd", "se", "sg", "si", "sk", "sl", "sm", "sn", "so", "sq", "sr", "ss", "st", "su", "sv", "sw", "ta", "te", "tg", "th", "ti", "tk", "tl", "tn", "to", "tr", "ts", "tt", "tw", "ty", "ug", "uk", "ur", "uz", "ve", "vi", "vo", "wa", "wo", "xh", "yi", "yo", "za", "zh", "zu", "iw", "in", "ji"]
 )
 
+# English names of the languages a generalist is most likely to know, by ISO 639-1 code.
+LANGUAGE_NAMES = {
+    "af": "Afrikaans", "am": "Amharic", "ar": "Arabic", "az": "Azerbaijani", "be": "Belarusian",
+    "bg": "Bulgarian", "bn": "Bengali", "bs": "Bosnian", "ca": "Catalan", "cs": "Czech", "cy": "Welsh",
+    "da": "Danish", "de": "German", "el": "Greek", "en": "English", "eo": "Esperanto", "es": "Spanish",
+    "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French", "ga": "Irish",
+    "gl": "Galician", "gu": "Gujarati", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian",
+    "hy": "Armenian", "id": "Indonesian", "is": "Icelandic", "it": "Italian", "ja": "Japanese",
+    "ka": "Georgian", "kk": "Kazakh", "km": "Khmer", "kn": "Kannada", "ko": "Korean", "la": "Latin",
+    "lb": "Luxembourgish", "lt": "Lithuanian", "lv": "Latvian", "mk": "Macedonian", "ml": "Malayalam",
+    "mn": "Mongolian", "mr": "Marathi", "ms": "Malay", "mt": "Maltese", "my": "Burmese", "ne": "Nepali",
+    "nl": "Dutch", "no": "Norwegian", "nb": "Norwegian Bokmål", "nn": "Norwegian Nynorsk", "pa": "Punjabi",
+    "pl": "Polish", "ps": "Pashto", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "si": "Sinhala",
+    "sk": "Slovak", "sl": "Slovenian", "so": "Somali", "sq": "Albanian", "sr": "Serbian", "sv": "Swedish",
+    "sw": "Swahili", "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish",
+    "uk": "Ukrainian", "ur": "Urdu", "uz": "Uzbek", "vi": "Vietnamese", "yi": "Yiddish", "zh": "Chinese",
+    "zu": "Zulu",
+}
+# The label space when none is given: widely spoken languages with distinct scripts or spelling.
+DEFAULT_LANGUAGES = (
+    "en", "fr", "de", "es", "it", "pt", "nl", "sv", "pl", "cs", "ru", "uk", "el", "tr", "ar", "he", "hi",
+    "zh", "ja", "ko", "vi", "id", "fi", "hu",
+)
+
 
 def is_language_code(label: str) -> bool:
     """``'fr'``, ``'pt-BR'``, ``'zh_Hans'`` -> True; ``'cat'`` -> False."""
     return label.replace("_", "-").split("-", 1)[0].lower() in ISO_639_1
+
+
+def language_code(label: str) -> str:
+    """``'pt-BR'`` -> ``'pt'``; ``'__label__fr'`` -> ``'fr'``: the ISO 639-1 part, lower case."""
+    return label.replace("__label__", "").replace("_", "-").split("-", 1)[0].lower()
+
+
+class Langid(LabelTask):
+    name = "langid"
+    description = "an ISO 639-1 language code, with a score"
+    default_labels = DEFAULT_LANGUAGES
+
+    def label_space(self, labels):
+        if labels is None:
+            return DEFAULT_LANGUAGES
+        checked = super().label_space(labels)
+        bad = [x for x in checked if not is_language_code(x) or len(language_code(x)) != 2]
+        if bad:
+            raise TaskError(f"langid labels must be ISO 639-1 codes such as 'en', 'fr', 'pt-BR'; {bad} are not")
+        codes = tuple(dict.fromkeys(language_code(x) for x in checked))
+        if len(codes) < len(checked):
+            raise TaskError(f"langid labels {list(checked)} name the same language twice once reduced to ISO 639-1 codes")
+        return codes
+
+    def answer(self, label: str) -> str:
+        return LANGUAGE_NAMES.get(label, label)
+
+    def parse(self, raw, text, labels):
+        answer = normalize_answer(raw)
+        for label in labels:
+            names = {label.casefold(), self.answer(label).casefold()}
+            if answer in names or any(answer.startswith(n + " ") or answer.startswith(n + ",") for n in names):
+                return Label(label, None)
+        return Invalid(raw, f"the answer names none of the languages {', '.join(labels[:12])}{', ...' if len(labels) > 12 else ''}")
+
+    def default_prompt(self) -> Prompt:
+        return Prompt(
+            "Which language is the text written in? Choose one of: {labels}.\nAnswer with the language name only.",
+        )
+
+
+LANGID = Langid()

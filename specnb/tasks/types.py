@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Prediction", "Label", "Span", "Entities", "Embedding", "Generation"]
+__all__ = ["Prediction", "Label", "Span", "Entities", "Embedding", "Generation", "Invalid"]
 
 
 @dataclass(frozen=True)
 class Prediction:
     """Base of every prediction."""
+
+    #: False only for `Invalid`: the model's answer could not be read as the task's prediction.
+    valid = True
 
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -73,3 +76,25 @@ class Generation(Prediction):
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text}
+
+
+@dataclass(frozen=True)
+class Invalid(Prediction):
+    """An answer that could not be read as the task's prediction (or an input that could not be run).
+
+    Counted in a comparison's validity rate; never raised and never dropped.
+
+    Attributes
+    ----------
+    raw : str
+        What the model wrote (empty when the input never reached it).
+    reason : str
+        Why it is invalid, in words.
+    """
+
+    raw: str
+    reason: str
+    valid = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"invalid": True, "raw": self.raw, "reason": self.reason}

@@ -1,0 +1,116 @@
+"""What every task defines: its label space, prediction type, input checks, prompt and parser."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ..errors import TaskError
+from .prompts import Prompt
+from .types import Invalid, Label, Prediction
+
+__all__ = ["Task", "LabelTask", "normalize_answer"]
+
+# Texts longer than this are refused per item: no model here reads a megabyte at once.
+MAX_CHARS = 1_000_000
+
+
+def normalize_answer(text: str) -> str:
+    """``' "Business." '`` -> ``'business'``: case, quotes, trailing punctuation and an ``Answer:`` lead-in gone."""
+    text = text.strip()
+    text = re.sub(r"^(?:the\s+)?(?:answer|label|topic|language|category|sentiment)\s*(?:is)?\s*[:\-]?\s*", "", text, flags=re.I)
+    text = text.strip().strip("\"'`*_ ").rstrip(".!,;:").strip("\"'`*_ ")
+    return re.sub(r"\s+", " ", text).casefold()
+
+
+class Task:
+    """One task: a name, the prediction type it returns, and how a generalist is asked it.
+
+    Subclasses override `label_space`, `parse` and `default_prompt` where they need to.
+    """
+
+    name: str = ""
+    description: str = ""
+    prediction: type = Prediction
+    #: whether a generalist answers it by rank scoring over labels
+    ranked: bool = False
+    #: whether empty inputs are refused (per item, as `Invalid`)
+    needs_text: bool = True
+
+    def label_space(self, labels: Sequence[str] | None) -> tuple[str, ...] | None:
+        """Check and normalise the labels of one run; None for tasks without labels."""
+        if labels is not None:
+            raise TaskError(f"task {self.name!r} takes no labels; labels apply to classify, sentiment, langid and ner")
+        return None
+
+    def default_prompt(self) -> Prompt | None:
+        """The zero-shot prompt a generalist gets, or None when the task needs none."""
+        return None
+
+    def answer(self, label: str) -> str:
+        """What a generalist writes for ``label`` (rank scoring scores this text)."""
+        return label
+
+    def problem(self, text: str) -> str | None:
+        """Why ``text`` cannot be run (becomes an `Invalid` prediction), or None."""
+        if self.needs_text and not text.strip():
+            return "empty text: there is nothing to predict from"
+        if len(text) > MAX_CHARS:
+            return f"text of {len(text):,} characters is over the {MAX_CHARS:,} a model is given; split it"
+        return None
+
+    def parse(self, raw: str, text: str, labels: tuple[str, ...] | None) -> Prediction:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<specnb task {self.name!r}: {self.description}>"
+
+
+class LabelTask(Task):
+    """A task whose answer is one label of a label space, with a probability."""
+
+    prediction = Label
+    ranked = True
+    default_labels: tuple[str, ...] | None = None
+
+    def label_space(self, labels):
+        if labels is None:
+            if self.default_labels is None:
+                raise TaskError(
+                    f"task {self.name!r} needs labels: pass labels=[...] with at least two candidate labels, "
+                    "e.g. labels=['business', 'sport', 'tech']"
+                )
+            return self.default_labels
+        return _check_labels(self.name, labels)
+
+    def parse(self, raw, text, labels):
+        """Read a generated answer as one of ``labels``: the whole answer, or its first words."""
+        answer = normalize_answer(raw)
+        by_answer = {}
+        for label in labels:
+            for spelling in (label, self.answer(label)):
+                by_answer.setdefault(normalize_answer(spelling), label)
+        if answer in by_answer:
+            return Label(by_answer[answer], None)
+        for spelling in sorted(by_answer, key=len, reverse=True):
+            if spelling and re.match(re.escape(spelling) + r"\b", answer):
+                return Label(by_answer[spelling], None)
+        shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
+        return Invalid(raw, f"the answer is not one of the labels ({shown})")
+
+
+def _check_labels(task: str, labels) -> tuple[str, ...]:
+    if isinstance(labels, str) or not hasattr(labels, "__iter__"):
+        raise TaskError(f"labels for {task!r} must be a list of strings, got {labels!r:.80}")
+    out = []
+    for label in labels:
+        if not isinstance(label, str) or not label.strip():
+            raise TaskError(f"labels for {task!r} must be non-empty strings; got {label!r:.80}")
+        out.append(label.strip())
+    folded = [x.casefold() for x in out]
+    duplicates = sorted({x for x in out if folded.count(x.casefold()) > 1})
+    if duplicates:
+        raise TaskError(f"labels for {task!r} repeat {duplicates} (labels are compared without case); give each once")
+    if len(out) < 2:
+        raise TaskError(f"task {task!r} needs at least two labels to choose from, got {out}")
+    return tuple(out)
