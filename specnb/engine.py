@@ -71,10 +71,11 @@ class RunStats:
         return self.items / self.seconds if self.seconds > 0 else float("nan")
 
     def latency(self, quantile: float) -> float:
-        """Per-item latency (seconds) at ``quantile`` in [0, 1]; NaN for an empty run."""
-        if not self.item_seconds:
+        """Per-item latency (seconds) at ``quantile`` in [0, 1], over the inputs that ran (inputs
+        refused before the model or lost to out-of-memory hold 0.0 and are left out); NaN if none ran."""
+        ordered = sorted(s for s in self.item_seconds if s > 0)
+        if not ordered:
             return float("nan")
-        ordered = sorted(self.item_seconds)
         position = quantile * (len(ordered) - 1)
         low, high = math.floor(position), math.ceil(position)
         return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -35,16 +36,19 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 @pytest.fixture(autouse=True)
 def empty_registry():
     """Each test starts and ends with no model loaded and default settings."""
+    import dataclasses
+
     import specnb
     from specnb.settings import Settings
 
     specnb.registry.clear()
-    saved = Settings(**{k: getattr(specnb.config, k) for k in ("home", "batch_size", "max_new_tokens")})
-    saved.memory_budget = dict(specnb.config.memory_budget)
+    names = [f.name for f in dataclasses.fields(Settings)]
+    # Copies of every setting (dicts included), so a test that changes one cannot leak it.
+    saved = {k: copy.deepcopy(getattr(specnb.config, k)) for k in names}
     yield
     specnb.registry.clear()
-    for key in ("home", "batch_size", "max_new_tokens", "memory_budget"):
-        setattr(specnb.config, key, getattr(saved, key))
+    for key, value in saved.items():
+        setattr(specnb.config, key, value)
 
 
 @pytest.fixture

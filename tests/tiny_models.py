@@ -29,6 +29,7 @@ NUM_LAYERS = 2
 NUM_HEADS = 4
 INTERMEDIATE_SIZE = 64
 MAX_POSITIONS = 128
+LLAMA_POSITIONS = 1024
 # Larger than transformers' default 0.02, so random logits are well separated and greedy / argmax
 # choices do not hinge on rounding noise between padded and unpadded runs.
 INITIALIZER_RANGE = 0.2
@@ -101,7 +102,10 @@ def bert_tokenizer():
 
 
 def llama_tokenizer():
-    """A decoder tokenizer: ``<s> text``, the chat template above, ``</s>`` ends a turn, ``<pad>`` pads."""
+    """A decoder tokenizer: ``<s> text``, the chat template above, ``</s>`` ends a turn, ``<pad>`` pads.
+
+    Its WordPiece vocabulary spells unknown words letter by letter, so prompts run long: the Llama
+    gets LLAMA_POSITIONS."""
     from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
 
@@ -112,7 +116,7 @@ def llama_tokenizer():
         tokenizer_object=tok,
         unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>",
         additional_special_tokens=["<|user|>", "<|assistant|>"],
-        model_max_length=MAX_POSITIONS,
+        model_max_length=LLAMA_POSITIONS,
     )
     tokenizer.chat_template = LLAMA_CHAT_TEMPLATE
     return tokenizer
@@ -220,7 +224,7 @@ def tiny_llama_chat(path) -> Path:
         num_hidden_layers=NUM_LAYERS,
         num_attention_heads=NUM_HEADS,
         num_key_value_heads=2,
-        max_position_embeddings=MAX_POSITIONS,
+        max_position_embeddings=LLAMA_POSITIONS,
         initializer_range=INITIALIZER_RANGE,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

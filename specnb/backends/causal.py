@@ -4,9 +4,9 @@
   prompt; the answer is the most likely label and its score the probability over the labels, so a
   prediction always lies in the label space. The prompt is laid out so the part every item shares
   (chat header, instruction, examples) comes first: it runs once per run and its key/value cache is
-  copied into each batch. Each batch then runs its items once; the first token of every candidate
-  is scored from that same forward, and only candidates longer than one token need a second, short
-  forward over their remaining tokens from the items' cache.
+  copied into each batch. Each batch is then a single forward: the item's last position scores
+  every candidate's first token, and the remaining tokens of longer candidates ride along in the
+  same rows behind a 4D attention mask (each sees the prompt, its item and its own tokens only).
 * ner: generation in a strict ``TYPE: entity`` format, parsed back to character offsets
   (`specnb.tasks.ner.parse_entities`); unreadable answers become `Invalid` predictions.
 * embed: the mean of the last hidden states over the text's tokens.
@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from ..engine import RunStats, run_batches
 from ..settings import config
 from ..tasks import Embedding, Generation, Invalid, Label, Prompt, get_task
+from ..tasks.prompts import SENTINEL
 
 __all__ = ["CausalTasks", "rank_scores", "rank_brute_force", "candidate_tokens"]
 
@@ -61,76 +62,87 @@ def rank_scores(model, prefix: list[int], items: list[list[int]], candidates: li
                 pad_id: int, batch_size: int, token_budget: int | None, progress=None, desc=None):
     """Log-likelihood of every candidate after ``prefix + item``, for every item.
 
-    Returns (list of per-item lists of floats, RunStats). The prefix runs once; each batch runs its
-    items (left-padded, with explicit positions) from a copy of the prefix's cache.
+    Returns (list of per-item lists of floats, RunStats). The prefix runs once. Each batch is then
+    one forward from a copy of the prefix's cache over rows laid out as
+    ``[left padding][item tokens][every candidate's tokens after its first]``, with a 4D attention
+    mask that lets each candidate block see the prefix, its item and its own earlier tokens only:
+    the item's last position scores every candidate's first token, the blocks score the rest.
     """
     import torch
 
     cache_kw, keep_kw = _forward_names(model)
     first = torch.tensor([c[0] for c in candidates], device=device)
-    longer = [k for k, c in enumerate(candidates) if len(c) > 1]
+    block = _CandidateBlock(candidates)
     started = time.perf_counter()
     with torch.inference_mode():
-        prefix_ids = torch.tensor([prefix], device=device)
-        prefix_cache = _out_cache(model(input_ids=prefix_ids, use_cache=True))
+        prefix_cache = _out_cache(model(input_ids=torch.tensor([prefix], device=device), use_cache=True))
     prefix_seconds = time.perf_counter() - started
     p = len(prefix)
+    dtype = next(model.parameters()).dtype
 
     def step(batch):
         rows = [items[i] for i in batch]
-        b, width = len(rows), max(len(r) for r in rows)
-        ids = torch.full((b, width), pad_id, dtype=torch.long)
-        mask = torch.zeros((b, p + width), dtype=torch.long)
-        mask[:, :p] = 1
+        b, width, c = len(rows), max(len(r) for r in rows), block.width
+        ids = torch.full((b, width + c), pad_id, dtype=torch.long)
+        real = torch.zeros((b, width), dtype=torch.bool)
         for r, row in enumerate(rows):
-            ids[r, width - len(row) :] = torch.tensor(row)
-            mask[r, p + width - len(row) :] = 1
-        positions = (p + mask[:, p:].cumsum(-1) - 1).clamp(min=p)
-        ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
+            ids[r, width - len(row) : width] = torch.tensor(row)
+            real[r, width - len(row) :] = True
+        ids[:, width:] = block.inputs
+        item_positions = (p + real.long().cumsum(-1) - 1).clamp(min=p)
+        positions = torch.cat([item_positions, item_positions[:, -1:] + block.offsets], dim=1)
+        # allowed[b, query, key] over keys [prefix | items | candidate blocks]
+        allowed = torch.zeros((b, width + c, p + width + c), dtype=torch.bool)
+        allowed[:, :, :p] = True
+        allowed[:, :width, p : p + width] = torch.ones((width, width), dtype=torch.bool).tril() & real[:, None, :]
+        allowed[:, width:, p : p + width] = real[:, None, :]
+        allowed[:, width:, p + width :] = block.visible
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
         cache = copy.deepcopy(prefix_cache)
         cache.batch_repeat_interleave(b)
-        kwargs = {cache_kw: cache, "use_cache": bool(longer)}
+        kwargs = {cache_kw: cache, "use_cache": False}
         if keep_kw:
-            kwargs[keep_kw] = 1
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, **kwargs)
-        logprobs = out.logits[:, -1].float().log_softmax(-1)
-        scores = logprobs[:, first].clone()  # (b, candidates)
-        if longer:
-            scores += _continuations(model, _out_cache(out), mask, positions[:, -1], candidates, longer, cache_kw,
-                                     device, pad_id, b)
+            kwargs[keep_kw] = c + 1
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device), **kwargs)
+        logprobs = out.logits[:, -(c + 1) :].float().log_softmax(-1)  # item's last position, then the blocks
+        scores = logprobs[:, 0, first].clone()
+        if c:
+            picked = logprobs[:, 1:].gather(-1, block.targets.to(device).expand(b, -1).unsqueeze(-1)).squeeze(-1)
+            scores += picked @ block.owner.to(device, picked.dtype)
         return scores.cpu().tolist()
 
-    lengths = [p + len(x) for x in items]
+    lengths = [p + len(x) + block.width for x in items]
     results, stats = run_batches(lengths, step, batch_size=batch_size, token_budget=token_budget,
                                  progress=progress, desc=desc)
     _add_shared_time(stats, prefix_seconds)
     return results, stats
 
 
-def _continuations(model, cache, mask, last_positions, candidates, longer, cache_kw, device, pad_id, b):
-    """Log-likelihood of every candidate's tokens after its first, from the items' cache."""
-    import torch
+class _CandidateBlock:
+    """Every candidate's tokens after its first, laid end to end, and what each position may see."""
 
-    scores = torch.zeros((b, len(candidates)), device=device)
-    m = len(longer)
-    width = max(len(candidates[k]) - 1 for k in longer)
-    # rows are (item, candidate) pairs, item-major, matching batch_repeat_interleave
-    inputs = torch.full((m, width), pad_id, dtype=torch.long)
-    targets = torch.full((m, width), -1, dtype=torch.long)
-    for r, k in enumerate(longer):
-        tokens = candidates[k]
-        inputs[r, : len(tokens) - 1] = torch.tensor(tokens[:-1])
-        targets[r, : len(tokens) - 1] = torch.tensor(tokens[1:])
-    inputs, targets = inputs.repeat(b, 1).to(device), targets.repeat(b, 1).to(device)
-    cache.batch_repeat_interleave(m)
-    full_mask = torch.cat([mask.repeat_interleave(m, dim=0), torch.ones((b * m, width), dtype=mask.dtype, device=device)], dim=1)
-    positions = last_positions.repeat_interleave(m).unsqueeze(1) + 1 + torch.arange(width, device=device)
-    out = model(input_ids=inputs, attention_mask=full_mask, position_ids=positions, use_cache=False, **{cache_kw: cache})
-    logprobs = out.logits.float().log_softmax(-1)
-    picked = logprobs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    picked = picked.masked_fill(targets < 0, 0.0).sum(-1).view(b, m)
-    scores[:, longer] = picked
-    return scores
+    def __init__(self, candidates: list[list[int]]):
+        import torch
+
+        inputs, targets, offsets, owner_of = [], [], [], []
+        for k, tokens in enumerate(candidates):
+            for j in range(1, len(tokens)):
+                inputs.append(tokens[j - 1])  # position j-1 of the block predicts token j
+                targets.append(tokens[j])
+                offsets.append(j)  # position after the item's last token
+                owner_of.append(k)
+        self.width = len(inputs)
+        self.inputs = torch.tensor(inputs, dtype=torch.long)
+        self.targets = torch.tensor(targets, dtype=torch.long).unsqueeze(0)
+        self.offsets = torch.tensor(offsets, dtype=torch.long).unsqueeze(0)
+        owner = torch.tensor(owner_of, dtype=torch.long)
+        # a position sees the earlier positions of its own candidate, and itself
+        index = torch.arange(self.width)
+        self.visible = (owner[:, None] == owner[None, :]) & (index[None, :] <= index[:, None])
+        # (positions, candidates): sums each candidate's log-probabilities
+        self.owner = torch.zeros((self.width, len(candidates)))
+        if self.width:
+            self.owner[index, owner] = 1.0
 
 
 def _add_shared_time(stats: RunStats, seconds: float) -> None:
@@ -178,6 +190,32 @@ class CausalTasks:
         return prompt or get_task(task).default_prompt()
 
     # -- tasks ----------------------------------------------------------------------------------
+    def context_length(self) -> int:
+        """Tokens the model reads at most: its positions, or the tokenizer's limit when lower."""
+        positions = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        limit = getattr(self.tokenizer, "model_max_length", None)
+        return int(min(positions, limit)) if limit and limit < 10**7 else int(positions)
+
+    def fit(self, texts, suffix: str, room: int) -> list[list[int] | None]:
+        """Token ids of ``text + suffix`` per text, the text cut so the whole takes at most ``room``
+        tokens (None when even the suffix does not fit). Texts that fit are tokenized whole, exactly
+        as a plain call would."""
+        tok = self.tokenizer
+        ids = tok([t + suffix for t in texts], add_special_tokens=False)["input_ids"]
+        suffix_ids = None
+        for i, row in enumerate(ids):
+            if len(row) <= room:
+                continue
+            if suffix_ids is None:
+                suffix_ids = tok(suffix, add_special_tokens=False)["input_ids"]
+            keep = room - len(suffix_ids)
+            ids[i] = tok(texts[i], add_special_tokens=False)["input_ids"][:keep] + suffix_ids if keep > 0 else None
+        return ids
+
+    def _no_room(self, used: int) -> Invalid:
+        return Invalid("", f"the prompt alone takes {used} of the model's {self.context_length()} tokens; "
+                           "no room is left for the text (shorten the prompt or its examples)")
+
     def rank(self, texts, request):
         task = get_task(request.task)
         prompt = self.prompt(request.task, request.prompt)
@@ -185,14 +223,24 @@ class CausalTasks:
         prefix_text, suffix = prompt.parts(self.tokenizer, labels, task.answer)
         tok = self.tokenizer
         prefix = tok(prefix_text, add_special_tokens=False)["input_ids"]
-        items = tok([t + suffix for t in texts], add_special_tokens=False)["input_ids"]
         candidates = candidate_tokens(tok, [task.answer(label) for label in labels], self.end_token)
+        room = self.context_length() - len(prefix) - max(len(c) for c in candidates)
+        items = self.fit(texts, suffix, room)
+        runnable = [i for i, x in enumerate(items) if x is not None]
+        results: list = [self._no_room(len(prefix)) for _ in texts]
+        if not runnable:
+            return results, RunStats(items=len(texts), item_seconds=[0.0] * len(texts))
         scores, stats = rank_scores(
-            self.model, prefix, items, candidates, device=self.device, pad_id=tok.pad_token_id,
+            self.model, prefix, [items[i] for i in runnable], candidates, device=self.device, pad_id=tok.pad_token_id,
             batch_size=request.batch_size, token_budget=request.token_budget, progress=request.progress,
             desc=request.desc,
         )
-        return [self._label(row, labels) if not isinstance(row, Invalid) else row for row in scores], stats
+        seconds = [0.0] * len(texts)
+        for i, row, spent in zip(runnable, scores, stats.item_seconds):
+            results[i] = row if isinstance(row, Invalid) else self._label(row, labels)
+            seconds[i] = spent
+        stats.items, stats.item_seconds = len(texts), seconds
+        return results, stats
 
     @staticmethod
     def _label(row: list[float], labels: tuple[str, ...]) -> Label:
@@ -209,37 +257,47 @@ class CausalTasks:
         task = get_task(request.task)
         if request.task == "generate":
             if getattr(tok, "chat_template", None):
-                prompts = [tok.apply_chat_template([{"role": "user", "content": t}], tokenize=False, add_generation_prompt=True)
-                           for t in texts]
-                add_special = False  # the template already holds BOS and friends
-            else:
-                prompts, add_special = list(texts), True
+                rendered = tok.apply_chat_template([{"role": "user", "content": SENTINEL}], tokenize=False,
+                                                   add_generation_prompt=True)
+                prefix_text, suffix = rendered.split(SENTINEL)
+                prefix = tok(prefix_text, add_special_tokens=False)["input_ids"]
+            else:  # a base model continues the text itself
+                prefix, suffix = tok("", add_special_tokens=True)["input_ids"], ""
         else:
             prompt = self.prompt(request.task, request.prompt)
-            prefix, suffix = prompt.parts(tok, request.labels, task.answer)
-            prompts, add_special = [prefix + t + suffix for t in texts], False
-        ids = tok(prompts, add_special_tokens=add_special)["input_ids"]
+            prefix_text, suffix = prompt.parts(tok, request.labels, task.answer)
+            prefix = tok(prefix_text, add_special_tokens=False)["input_ids"]
         # Read at predict time, so changing specnb.config.max_new_tokens applies to loaded models.
         limit = max_new_tokens or config.max_new_tokens
+        bodies = self.fit(texts, suffix, self.context_length() - len(prefix) - limit)
+        runnable = [i for i, x in enumerate(bodies) if x is not None]
+        ids = {i: prefix + bodies[i] for i in runnable}
         stops = self._stop_tokens()
 
         def step(batch):
-            features = {"input_ids": [ids[i] for i in batch], "attention_mask": [[1] * len(ids[i]) for i in batch]}
+            rows = [ids[runnable[j]] for j in batch]
+            features = {"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]}
             inputs = tok.pad(features, padding="longest", return_tensors="pt").to(self.device)
             output = self.model.generate(**inputs, max_new_tokens=limit, do_sample=False, pad_token_id=tok.pad_token_id)
             new = output[:, inputs["input_ids"].shape[1] :]
             out = []
-            for row, index in zip(new, batch):
+            for row, j in zip(new, batch):
                 text = tok.decode(row, skip_special_tokens=True).strip()
                 if request.task == "generate":
                     out.append(Generation(text))
                 else:
                     complete = len(row) < limit or any(int(t) in stops for t in row)
-                    out.append(task.parse(text, texts[index], request.labels, complete=complete))
+                    out.append(task.parse(text, texts[runnable[j]], request.labels, complete=complete))
             return out
 
-        return run_batches([len(x) for x in ids], step, batch_size=request.batch_size,
-                           token_budget=request.token_budget, progress=request.progress, desc=request.desc)
+        outputs, stats = run_batches([len(ids[i]) for i in runnable], step, batch_size=request.batch_size,
+                                     token_budget=request.token_budget, progress=request.progress, desc=request.desc)
+        results: list = [self._no_room(len(prefix)) for _ in texts]
+        seconds = [0.0] * len(texts)
+        for i, output, spent in zip(runnable, outputs, stats.item_seconds):
+            results[i], seconds[i] = output, spent
+        stats.items, stats.item_seconds = len(texts), seconds
+        return results, stats
 
     def _stop_tokens(self) -> set[int]:
         stops = set()

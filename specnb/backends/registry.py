@@ -163,7 +163,7 @@ class Model:
         if runnable:
             outputs, stats = backend.predict([items[i] for i in runnable], request)
         else:
-            outputs, stats = [], RunStats(batch_size=request.batch_size)
+            outputs, stats = [], RunStats(batch_size=request.batch_size, token_budget=request.token_budget)
         predictions: list = [Invalid("", problem) if problem else None for problem in problems]
         for i, output in zip(runnable, outputs):
             predictions[i] = _in_space(output, space) if space is not None and spec.ranked else output

@@ -15,10 +15,15 @@ __all__ = ["Task", "LabelTask", "normalize_answer"]
 MAX_CHARS = 1_000_000
 
 
+_LEAD_IN = re.compile(
+    r"^(?:the\s+)?(?:answer|label|topic|language|category|sentiment)(?:\s*:|\s+-\s+|\s+is\b\s*:?)\s*", re.IGNORECASE
+)
+
+
 def normalize_answer(text: str) -> str:
-    """``' "Business." '`` -> ``'business'``: case, quotes, trailing punctuation and an ``Answer:`` lead-in gone."""
-    text = text.strip()
-    text = re.sub(r"^(?:the\s+)?(?:answer|label|topic|language|category|sentiment)\s*(?:is)?\s*[:\-]?\s*", "", text, flags=re.I)
+    """``' "Business." '`` -> ``'business'``: case, quotes, trailing punctuation and a lead-in such as
+    ``Answer:`` or ``The topic is`` gone (a lead-in word alone, e.g. a label ``language``, stays)."""
+    text = _LEAD_IN.sub("", text.strip())
     text = text.strip().strip("\"'`*_ ").rstrip(".!,;:").strip("\"'`*_ ")
     return re.sub(r"\s+", " ", text).casefold()
 
@@ -50,6 +55,10 @@ class Task:
     def answer(self, label: str) -> str:
         """What a generalist writes for ``label`` (rank scoring scores this text)."""
         return label
+
+    def synonyms(self, label: str) -> tuple[str, ...]:
+        """Other spellings of ``label`` a generated answer may use."""
+        return ()
 
     def problem(self, text: str) -> str | None:
         """Why ``text`` cannot be run (becomes an `Invalid` prediction), or None."""
@@ -88,12 +97,13 @@ class LabelTask(Task):
         answer = normalize_answer(raw)
         by_answer = {}
         for label in labels:
-            for spelling in (label, self.answer(label)):
+            for spelling in (label, self.answer(label), *self.synonyms(label)):
                 by_answer.setdefault(normalize_answer(spelling), label)
+        by_answer.pop("", None)
         if answer in by_answer:
             return Label(by_answer[answer], None)
-        for spelling in sorted(by_answer, key=len, reverse=True):
-            if spelling and re.match(re.escape(spelling) + r"\b", answer):
+        for spelling in sorted(by_answer, key=len, reverse=True):  # the longest label that starts the answer
+            if re.match(re.escape(spelling) + r"(?!\w)", answer):
                 return Label(by_answer[spelling], None)
         shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
         return Invalid(raw, f"the answer is not one of the labels ({shown})")

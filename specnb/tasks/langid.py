@@ -48,9 +48,14 @@ def is_language_code(label: str) -> bool:
     return label.replace("_", "-").split("-", 1)[0].lower() in ISO_639_1
 
 
+_WITHDRAWN = {"iw": "he", "in": "id", "ji": "yi"}
+
+
 def language_code(label: str) -> str:
-    """``'pt-BR'`` -> ``'pt'``; ``'__label__fr'`` -> ``'fr'``: the ISO 639-1 part, lower case."""
-    return label.replace("__label__", "").replace("_", "-").split("-", 1)[0].lower()
+    """``'pt-BR'`` -> ``'pt'``; ``'__label__fr'`` -> ``'fr'``; ``'iw'`` -> ``'he'``: the current
+    ISO 639-1 code, lower case."""
+    code = label.replace("__label__", "").replace("_", "-").split("-", 1)[0].lower()
+    return _WITHDRAWN.get(code, code)
 
 
 class Langid(LabelTask):
@@ -75,9 +80,13 @@ class Langid(LabelTask):
 
     def parse(self, raw, text, labels):
         answer = normalize_answer(raw)
-        for label in labels:
-            names = {label.casefold(), self.answer(label).casefold()}
-            if answer in names or any(answer.startswith(n + " ") or answer.startswith(n + ",") for n in names):
+        spellings = sorted(((name.casefold(), label) for label in labels for name in (label, self.answer(label))),
+                           key=lambda pair: -len(pair[0]))
+        for name, label in spellings:  # whole answer, else the longest name that starts it
+            if answer == name:
+                return Label(label, None)
+        for name, label in spellings:
+            if answer.startswith(name + " ") or answer.startswith(name + ","):
                 return Label(label, None)
         return Invalid(raw, f"the answer names none of the languages {', '.join(labels[:12])}{', ...' if len(labels) > 12 else ''}")
 

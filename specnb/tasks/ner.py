@@ -34,15 +34,24 @@ TYPE_SYNONYMS = {
     "GPE": "GPE", "COUNTRY": "GPE", "CITY": "GPE", "STATE": "GPE",
     "MISC": "MISC", "MISCELLANEOUS": "MISC", "NORP": "NORP", "DATE": "DATE",
 }
-_NONE = {"none", "no entities", "no entity", "n/a", "nothing", "-", "none found", "no named entities"}
-_LINE = re.compile(r"^(?:[-*\u2022]|\d+[.)])?\s*\**\s*([A-Za-z][A-Za-z _/-]{0,40}?)\s*\**\s*[:|=\t]\s*(.*?)\s*$")
-_QUOTES = "\"'`\u201c\u201d\u2018\u2019*"
+_NONE = re.compile(
+    r"(?:none|nothing|n/?a|-+|no(?:\s+named)?\s+entit(?:y|ies)(?:\s+(?:were\s+)?found)?|none\s+found|not\s+found)",
+    re.IGNORECASE,
+)
+# "- **PERSON** (people): Alice" -> type "PERSON", value "Alice"
+_LINE = re.compile(
+    r"^(?:[-*\u2022]|\d+[.)])?\s*(?:\*\*)?\s*([A-Za-z][A-Za-z _/-]{0,40}?)\s*(?:\*\*)?\s*(?:\([^)]{0,80}\))?\s*(?:\*\*)?"
+    r"\s*[:|=\t]\s*(.*?)\s*$"
+)
+_QUOTES = "\"'`\u201c\u201d\u2018\u2019"
 
 
 def entity_type(name: str, types: tuple[str, ...]) -> str | None:
-    """``'Organization'`` -> ``'ORG'`` when ORG is in ``types``; LOC and GPE stand in for each other
-    when only one is asked for. None when the name is no type of ``types``."""
-    canonical = TYPE_SYNONYMS.get(re.sub(r"[\s/-]+", "_", name.strip()).upper(), name.strip().upper())
+    """``'Organization'`` -> ``'ORG'`` when ORG is in ``types``; ``'work of art'`` -> ``'WORK_OF_ART'``;
+    LOC and GPE stand in for each other when only one is asked for. None when the name is no type of
+    ``types``."""
+    key = re.sub(r"[\s/-]+", "_", name.strip()).upper()
+    canonical = TYPE_SYNONYMS.get(key, key)
     if canonical in types:
         return canonical
     if canonical in ("LOC", "GPE"):
@@ -52,44 +61,68 @@ def entity_type(name: str, types: tuple[str, ...]) -> str | None:
     return None
 
 
-def _occurrences(value: str, text: str):
-    """Where ``value`` occurs in ``text``: word-bounded exact matches first, then any exact, then
-    the same two ignoring case. Whitespace in ``value`` matches any run of whitespace."""
-    body = r"\s+".join(re.escape(part) for part in value.split())
-    if not body:
-        return []
-    found: list[tuple[int, int]] = []
-    for flags in (0, re.IGNORECASE):
-        for pattern in (r"(?<!\w)" + body + r"(?!\w)", body):
-            for m in re.finditer(pattern, text, flags):
-                if (m.start(), m.end()) not in found:
-                    found.append((m.start(), m.end()))
-    return found
+def _clean(value: str) -> str:
+    """Quotes and markdown bold (``**``, at either end) off an entity; a single ``*`` stays (``*NSYNC``)."""
+    value = value.strip().strip(_QUOTES).strip()
+    value = re.sub(r"^\*\*|\*\*$", "", value).strip()
+    return value.strip(_QUOTES).strip()
 
 
-def _place(value: str, kind: str, text: str, spans: list[Span]) -> tuple[Span | None, bool]:
-    """(the span for this entity, whether it occurs at all); None span for a duplicate."""
-    places = _occurrences(value, text)
-    if not places:
-        return None, False
-    taken = {(s.start, s.end) for s in spans}
-    free = [p for p in places if p not in taken and not any(p[0] < s.end and s.start < p[1] for s in spans)]
-    unused = [p for p in places if p not in taken]
-    chosen = (free or unused or [None])[0]
-    if chosen is None:
-        return None, True  # every occurrence already holds an entity: the model repeated itself
-    return Span(chosen[0], chosen[1], kind, text[chosen[0] : chosen[1]]), True
+class _Finder:
+    """Finds where entity strings occur in one text, remembering what earlier lines took."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.covered = bytearray(len(text))  # characters inside a span already
+        self.found: dict[str, list[tuple[int, int]]] = {}
+        self.next: dict[str, int] = {}
+
+    def occurrences(self, value: str) -> list[tuple[int, int]]:
+        """Word-bounded exact matches; if none, any exact match; if none, the same ignoring case.
+        Whitespace in ``value`` matches any run of whitespace."""
+        if value not in self.found:
+            body = r"\s+".join(re.escape(part) for part in value.split())
+            places: list[tuple[int, int]] = []
+            if body:
+                for flags in (0, re.IGNORECASE):
+                    for pattern in (r"(?<!\w)" + body + r"(?!\w)", body):
+                        places = [(m.start(), m.end()) for m in re.finditer(pattern, self.text, flags)]
+                        if places:
+                            break
+                    if places:
+                        break
+            self.found[value] = places
+        return self.found[value]
+
+    def place(self, value: str, kind: str) -> tuple[Span | None, bool]:
+        """(the span for this entity, whether it occurs at all). The span is the next occurrence
+        that overlaps no earlier span; None when every occurrence is taken or lies inside an earlier
+        span (a repeated line, or ``York`` after ``New York``)."""
+        places = self.occurrences(value)
+        if not places:
+            return None, False
+        for index in range(self.next.get(value, 0), len(places)):
+            start, end = places[index]
+            if not any(self.covered[start:end]):
+                self.next[value] = index + 1
+                self.covered[start:end] = b"\x01" * (end - start)
+                return Span(start, end, kind, self.text[start:end]), True
+        return None, True
 
 
 def parse_entities(raw: str, text: str, types: tuple[str, ...] = ENTITY_TYPES, *, complete: bool = True):
     """Read a generalist's ``TYPE: entity`` lines as `Entities` with character offsets in ``text``.
 
-    Tolerated: bullets and numbering, bold markers, quotes around entities, code fences, a header
-    line with no value (``Entities:``), ``NONE`` (for the whole answer or one type), several
+    Tolerated: bullets and numbering, bold markers, a parenthesised description after the type
+    (``PERSON (people): Ann``), quotes around entities, code fences, a header line with no value
+    (``Entities:``), ``NONE`` / ``No entities found`` (for the whole answer or one type), several
     entities of one type separated by commas, entity types spelt as synonyms (``PER``,
-    ``Organization``), different case or whitespace than the text. Anything else (a line that is
-    not ``TYPE: entity``, an unknown type, an entity that does not occur in the text, an answer cut
-    off by the token limit) makes the whole answer `Invalid`, naming the line.
+    ``Organization``) or with spaces (``work of art``), a trailing period, different case or
+    whitespace than the text. A repeated entity maps to its next occurrence; one whose every
+    occurrence is already inside a span adds nothing (spans never overlap). Anything else (a line
+    that is not ``TYPE: entity``, an unknown type, an entity that does not occur in the text, an
+    answer cut off by the token limit) makes the whole answer `Invalid`, naming the line (counted
+    in ``raw``, from 1).
 
     Parameters
     ----------
@@ -104,30 +137,41 @@ def parse_entities(raw: str, text: str, types: tuple[str, ...] = ENTITY_TYPES, *
     """
     if not complete:
         return Invalid(raw, "the answer was cut off by the token limit; raise specnb.config.max_new_tokens")
+    finder = _Finder(text)
     spans: list[Span] = []
-    lines = [line.strip() for line in raw.strip().splitlines()]
-    for number, line in enumerate(lines, 1):
-        if not line or line.startswith("```") or line.strip(_QUOTES + " .").casefold() in _NONE:
+    for number, line in enumerate(raw.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("```") or _NONE.fullmatch(line.strip(_QUOTES + " .*")):
             continue
         match = _LINE.match(line)
         if match is None:
             return Invalid(raw, f"line {number} ({line[:80]!r}) is not 'TYPE: entity'")
-        name, value = match.group(1), match.group(2).strip().strip(_QUOTES).strip()
-        if not value or value.rstrip(".").casefold() in _NONE:
+        name, value = match.group(1), _clean(match.group(2))
+        if not value or _NONE.fullmatch(value.rstrip(".")):
             continue  # a header ("Entities:") or "PERSON: none"
         kind = entity_type(name, types)
         if kind is None:
             return Invalid(raw, f"line {number}: {name.strip()!r} is not one of the entity types {', '.join(types)}")
-        values = [value]
-        if not _occurrences(value, text) and re.search(r"[,;]\s", value):
-            values = [v.strip().strip(_QUOTES).strip() for v in re.split(r"[,;]\s+", value) if v.strip()]
-        for entity in values:
-            span, occurs = _place(entity, kind, text, spans)
+        for entity in _entities_in(value, finder):
+            span, occurs = finder.place(entity, kind)
             if not occurs:
                 return Invalid(raw, f"line {number}: {entity[:80]!r} does not occur in the text")
             if span is not None:
                 spans.append(span)
     return Entities(tuple(sorted(spans, key=lambda s: (s.start, s.end))))
+
+
+def _entities_in(value: str, finder: _Finder) -> list[str]:
+    """The entity strings one line's value names: itself, itself without a trailing period, or its
+    comma-separated parts (when the whole does not occur in the text)."""
+    if finder.occurrences(value):
+        return [value]
+    if value.endswith(".") and finder.occurrences(value.rstrip(".").strip()):
+        return [value.rstrip(".").strip()]
+    if re.search(r"[,;]\s", value):
+        parts = [_clean(v).rstrip(".") for v in re.split(r"[,;]\s+", value)]
+        return [p for p in parts if p]
+    return [value]
 
 
 class Ner(Task):

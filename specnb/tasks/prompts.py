@@ -57,7 +57,7 @@ class Prompt:
 
     def with_examples(self, examples) -> Prompt:
         """A copy with these few-shot examples: (text, answer) pairs, dicts with ``text`` and
-        ``label``, or a DataFrame with those columns."""
+        ``label`` (or ``answer``), or a DataFrame with those columns."""
         return replace(self, examples=_check_examples(examples))
 
     def replace(self, **changes) -> Prompt:
@@ -104,10 +104,11 @@ def _check_examples(examples) -> tuple[tuple[str, str], ...]:
     if examples is None:
         return ()
     if hasattr(examples, "to_dict") and hasattr(examples, "columns"):  # a DataFrame
-        missing = {"text", "label"} - set(examples.columns)
+        answer = "answer" if "answer" in examples.columns and "label" not in examples.columns else "label"
+        missing = {"text", answer} - set(examples.columns)
         if missing:
-            raise InputError(f"examples DataFrame needs columns 'text' and 'label'; missing {sorted(missing)}")
-        examples = list(zip(examples["text"], examples["label"]))
+            raise InputError(f"examples DataFrame needs columns 'text' and 'label' (or 'answer'); missing {sorted(missing)}")
+        examples = list(zip(examples["text"], examples[answer]))
     if isinstance(examples, (str, bytes)) or not isinstance(examples, Iterable):
         raise InputError(f"examples must be (text, answer) pairs, got {type(examples).__name__}")
     out = []

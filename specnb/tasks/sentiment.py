@@ -34,7 +34,13 @@ class Sentiment(LabelTask):
         unknown = [x for x in checked if sentiment_label(x) is None]
         if unknown:
             raise TaskError(f"sentiment labels must be among {', '.join(SENTIMENT_LABELS)}; {unknown} are not")
-        return tuple(sentiment_label(x) for x in checked)
+        mapped = tuple(sentiment_label(x) for x in checked)
+        if len(set(mapped)) < len(mapped):
+            raise TaskError(f"sentiment labels {list(checked)} name the same sentiment twice ({list(mapped)}); give each once")
+        return mapped
+
+    def synonyms(self, label: str) -> tuple[str, ...]:
+        return tuple(k for k, v in SENTIMENT_SYNONYMS.items() if v == label and k != label)
 
     def default_prompt(self) -> Prompt:
         return Prompt("What is the sentiment of the text? Answer with one word: {labels}.")
