@@ -53,8 +53,7 @@ def generate_then_parse(model, texts, prompt, max_new_tokens: int = 8):
 
     from specnb.tasks import get_task
 
-    backend = model._backend
-    tok, lm = backend.tokenizer, backend.model
+    tok, lm = model.tokenizer, model.native
     task = get_task("classify")
     answers = []
     with torch.inference_mode():
@@ -73,8 +72,7 @@ def concat_rank(model, texts, prompt):
 
     from specnb.backends.causal import CausalTasks, candidate_tokens
 
-    backend = model._backend
-    tok, lm = backend.tokenizer, backend.model
+    tok, lm = model.tokenizer, model.native
     candidates = candidate_tokens(tok, list(LABELS), CausalTasks(lm, tok, "cpu").end_token)
     prefix, suffix = prompt.parts(tok, LABELS)
     labels = []
@@ -109,7 +107,7 @@ def main(argv=None) -> None:
     texts, gold = [t for t, _ in items], [label for _, label in items]
     model = specnb.load("smollm2", device="cpu")
     prompt = model.prompt_for("classify")
-    tokens = [len(model._backend.tokenizer(model.render_prompt(t, task="classify", labels=LABELS))["input_ids"]) for t in texts]
+    tokens = [len(model.tokenizer(model.render_prompt(t, task="classify", labels=LABELS))["input_ids"]) for t in texts]
     print(f"# {platform.node()} | {platform.processor() or platform.machine()} | torch {torch.__version__} | "
           f"{torch.get_num_threads()} threads | {os.cpu_count()} cpus")
     print(f"# {len(texts)} BBC articles, prefixes of <= {args.chars} chars; prompt tokens mean {sum(tokens) / len(tokens):.0f}, "

@@ -42,6 +42,8 @@ class RunStats:
         The largest number of items per batch allowed.
     token_budget : int or None
         Padded tokens per batch allowed at the start of the run (None: no limit).
+    final_token_budget : int or None
+        The budget at the end: lower than ``token_budget`` after out-of-memory errors.
     seconds : float
         Wall time of the whole run, failed attempts included.
     batch_seconds, batch_items, batch_tokens : list
@@ -58,6 +60,7 @@ class RunStats:
     batches: int = 0
     batch_size: int = 0
     token_budget: int | None = None
+    final_token_budget: int | None = None
     seconds: float = 0.0
     batch_seconds: list[float] = field(default_factory=list)
     batch_items: list[int] = field(default_factory=list)
@@ -65,6 +68,14 @@ class RunStats:
     item_seconds: list[float] = field(default_factory=list)
     oom_retries: int = 0
     oom_failures: int = 0
+
+    def add_shared(self, seconds: float) -> None:
+        """Count time spent once for the whole run (tokenizing, a shared prompt prefix) in
+        ``seconds`` and, shared equally, in every input's latency."""
+        self.seconds += seconds
+        ran = [i for i, s in enumerate(self.item_seconds) if s > 0]
+        for i in ran:
+            self.item_seconds[i] += seconds / len(ran)
 
     @property
     def items_per_second(self) -> float:
@@ -166,10 +177,10 @@ def _free_device_cache() -> None:
         torch.cuda.empty_cache()
 
 
-def _oom_prediction(length: int, exc: BaseException):
+def _oom_prediction(length: int, message: str):
     from .tasks.types import Invalid
 
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = message.strip().splitlines()[0] if message.strip() else "out of memory"
     return Invalid(
         raw="",
         reason=f"out of memory on this input alone ({length} tokens): {first[:200]}; "
@@ -240,14 +251,17 @@ def run_batches(
                     queue.extendleft(reversed([[batch[j] for j in part] for part in parts]))
                     continue
                 t0 = time.perf_counter()
+                failure = None
                 try:
                     outputs = step(batch)
                 except Exception as exc:
                     if not (torch_inference and is_out_of_memory(exc)):
                         raise
+                    failure = str(exc) or type(exc).__name__  # keep the words, not the traceback's tensors
+                if failure is not None:
                     _free_device_cache()
                     if len(batch) == 1:
-                        results[batch[0]] = _oom_prediction(lengths[batch[0]], exc)
+                        results[batch[0]] = _oom_prediction(lengths[batch[0]], failure)
                         stats.oom_failures += 1
                         if bar is not None:
                             bar.update(1)
@@ -274,5 +288,6 @@ def run_batches(
         if bar is not None:
             bar.close()
     stats.batches = len(stats.batch_seconds)
+    stats.final_token_budget = budget
     stats.seconds = time.perf_counter() - start
     return results, stats

@@ -431,7 +431,8 @@ def test_a_real_models_item_seconds_cover_every_input_including_empty_ones(tiny_
     assert isinstance(predictions[1], Invalid) and run.item_seconds[1] == 0.0
     assert all(run.item_seconds[i] > 0 for i in (0, 2, 3))
     assert all(p.valid for i, p in enumerate(predictions) if i != 1)
-    assert math.isclose(sum(run.item_seconds), sum(run.batch_seconds), rel_tol=1e-9)
+    # batch times plus the tokenizing, which the backend shares over the inputs it ran
+    assert sum(run.batch_seconds) < sum(run.item_seconds) <= run.seconds + 1e-9
     assert run.item_seconds[2] > run.item_seconds[3] or run.batch_items.count(1) >= 2
     assert run.p50 <= run.p95 <= run.p99
 

@@ -114,7 +114,7 @@ def rank_scores(model, prefix: list[int], items: list[list[int]], candidates: li
     lengths = [p + len(x) + block.width for x in items]
     results, stats = run_batches(lengths, step, batch_size=batch_size, token_budget=token_budget,
                                  progress=progress, desc=desc)
-    _add_shared_time(stats, prefix_seconds)
+    stats.add_shared(prefix_seconds)
     return results, stats
 
 
@@ -143,14 +143,6 @@ class _CandidateBlock:
         self.owner = torch.zeros((self.width, len(candidates)))
         if self.width:
             self.owner[index, owner] = 1.0
-
-
-def _add_shared_time(stats: RunStats, seconds: float) -> None:
-    """Spread time spent once for the whole run (the shared prefix) over its items."""
-    stats.seconds += seconds
-    if stats.items:
-        share = seconds / stats.items
-        stats.item_seconds = [s + share for s in stats.item_seconds]
 
 
 def rank_brute_force(model, prefix: list[int], item: list[int], candidates: list[list[int]]) -> list[float]:
@@ -217,6 +209,7 @@ class CausalTasks:
                            "no room is left for the text (shorten the prompt or its examples)")
 
     def rank(self, texts, request):
+        started = time.perf_counter()
         task = get_task(request.task)
         prompt = self.prompt(request.task, request.prompt)
         labels = request.labels
@@ -227,6 +220,7 @@ class CausalTasks:
         room = self.context_length() - len(prefix) - max(len(c) for c in candidates)
         items = self.fit(texts, suffix, room)
         runnable = [i for i, x in enumerate(items) if x is not None]
+        prepare = time.perf_counter() - started
         results: list = [self._no_room(len(prefix)) for _ in texts]
         if not runnable:
             return results, RunStats(items=len(texts), item_seconds=[0.0] * len(texts))
@@ -240,6 +234,7 @@ class CausalTasks:
             results[i] = row if isinstance(row, Invalid) else self._label(row, labels)
             seconds[i] = spent
         stats.items, stats.item_seconds = len(texts), seconds
+        stats.add_shared(prepare)
         return results, stats
 
     @staticmethod
@@ -253,6 +248,7 @@ class CausalTasks:
 
     def generate(self, texts, request, max_new_tokens: int | None = None):
         """Free text (``generate``) or a parsed answer (``ner``) per text."""
+        started = time.perf_counter()
         tok = self.tokenizer
         task = get_task(request.task)
         if request.task == "generate":
@@ -273,6 +269,7 @@ class CausalTasks:
         runnable = [i for i, x in enumerate(bodies) if x is not None]
         ids = {i: prefix + bodies[i] for i in runnable}
         stops = self._stop_tokens()
+        prepare = time.perf_counter() - started
 
         def step(batch):
             rows = [ids[runnable[j]] for j in batch]
@@ -297,6 +294,7 @@ class CausalTasks:
         for i, output, spent in zip(runnable, outputs, stats.item_seconds):
             results[i], seconds[i] = output, spent
         stats.items, stats.item_seconds = len(texts), seconds
+        stats.add_shared(prepare)
         return results, stats
 
     def _stop_tokens(self) -> set[int]:
@@ -312,6 +310,7 @@ class CausalTasks:
     def embed(self, texts, request):
         import torch
 
+        started = time.perf_counter()
         tok = self.tokenizer
         ids = tok(list(texts), truncation=True, max_length=getattr(self.model.config, "max_position_embeddings", 2048))["input_ids"]
         base = self.model.base_model
@@ -328,8 +327,10 @@ class CausalTasks:
             vectors = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
             return [Embedding(v) for v in vectors.cpu().numpy()]
 
-        return run_batches([len(x) for x in ids], step, batch_size=request.batch_size,
-                           token_budget=request.token_budget, progress=request.progress, desc=request.desc)
+        prepare = time.perf_counter() - started
+        outputs, stats = request.batches([len(x) for x in ids], step)
+        stats.add_shared(prepare)
+        return outputs, stats
 
     def predict(self, texts, request) -> tuple[list, RunStats]:
         if get_task(request.task).ranked:

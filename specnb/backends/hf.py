@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,6 +238,7 @@ class TransformersBackend(Backend):
 
             return CausalTasks(self.model, self.tokenizer, self.device).predict(texts, request)
         task = request.task
+        started = time.perf_counter()
         encoded = self.tokenizer(
             list(texts),
             truncation=True,
@@ -248,6 +250,7 @@ class TransformersBackend(Backend):
         offsets = encoded.get("offset_mapping")
         word_ids = [encoded.word_ids(i) for i in range(len(ids))] if task == "ner" else None
         space = self._label_space(task, request.labels) if task not in ("embed", "ner") else None
+        prepare = time.perf_counter() - started  # tokenizing counts in the run's time
 
         def step(batch):
             features = {"input_ids": [ids[i] for i in batch], "attention_mask": [masks[i] for i in batch]}
@@ -260,7 +263,9 @@ class TransformersBackend(Backend):
                 return self._entities(inputs, batch, texts, offsets, word_ids)
             return self._labels(inputs, task, space)
 
-        return request.batches([len(x) for x in ids], step)
+        outputs, stats = request.batches([len(x) for x in ids], step)
+        stats.add_shared(prepare)
+        return outputs, stats
 
     def _label_space(self, task: str, labels) -> tuple[list[str], list[int]] | None:
         """(label of each kept class, kept class ids) when a run restricts the labels; None otherwise."""

