@@ -452,3 +452,20 @@ def test_a_bad_configured_token_budget_is_reported(tiny_sentiment_dir, monkeypat
     monkeypatch.setitem(specnb.config.token_budget, "cpu", 0)
     with pytest.raises(specnb.SpecnbError, match="token_budget"):
         model.predict(["good"])
+
+
+def test_the_lowered_budget_is_recorded_after_out_of_memory():
+    import torch
+
+    lengths = [10] * 8
+
+    def step(batch):
+        if len(batch) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return list(batch)
+
+    results, stats = run_batches(lengths, step, batch_size=8, token_budget=80, progress=False)
+    assert results == list(range(8))
+    assert stats.token_budget == 80 and stats.final_token_budget == 20
+    _, calm = run_batches(lengths, lambda batch: list(batch), batch_size=8, token_budget=80, progress=False)
+    assert calm.final_token_budget == 80

@@ -172,10 +172,12 @@ class CausalTasks:
     def end_token(self) -> int | None:
         """The token that closes an answer: the chat template's end of turn, else EOS."""
         tok = self.tokenizer
-        for text in ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"):
-            ids = tok.convert_tokens_to_ids(text) if text in tok.get_vocab() else None
-            if ids is not None and getattr(tok, "chat_template", None) and text in tok.chat_template:
-                return ids
+        template = getattr(tok, "chat_template", None) or ""
+        if isinstance(template, str):
+            vocab = tok.get_vocab()
+            for text in ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"):
+                if text in template and text in vocab:
+                    return vocab[text]
         return tok.eos_token_id
 
     def prompt(self, task: str, prompt: Prompt | None) -> Prompt:

@@ -1,36 +1,155 @@
 """The int8 CPU fast path: dynamic quantization of an encoder's Linear layers.
 
-Weights of the chosen Linear layers are stored as int8 and activations are quantized on the fly,
-which roughly halves CPU time for BERT-sized encoders. Quantizing every Linear layer moves too many
-labels (see bench/engine.py), so only the feed-forward layers inside the encoder blocks are
-quantized; attention projections, the pooler and the task head stay in float32.
+``quantize_int8`` stores the weights of the chosen Linear layers as int8, one scale per output
+channel, and quantizes their inputs on the fly (``torch.ao.quantization.quantize_dynamic``).
+
+What is quantized: every ``torch.nn.Linear`` inside the encoder's repeated blocks, i.e. the
+attention projections (``query``/``key``/``value``, ``q_lin``/``k_lin``/``v_lin``, ``q_proj``...), the
+attention output (``attention.output.dense``, ``out_lin``) and both feed-forward layers
+(``intermediate.dense``/``output.dense``, ``ffn.lin1``/``ffn.lin2``). A block is a child of a
+``torch.nn.ModuleList`` (``encoder.layer.N``, ``transformer.layer.N``, ``layers.N``), so the rule holds
+for BERT, RoBERTa, XLM-R, ELECTRA, DistilBERT and the like without a list of names. Embeddings, the
+pooler and the task head (``classifier``, ``pre_classifier``, RoBERTa's ``classifier.dense`` /
+``out_proj``) stay in float32: they hold little of the compute and the head decides the label.
+
+Why (``bench/engine.py`` and a layer-selection sweep, 2026-11-29, 2 CPU cores, torch 2.13.0 x86
+engine): all-MiniLM-L6-v2 fitted as a 5-label BBC classifier, 300 held-out BBC prefixes of 10-400
+words, batch 32, float32 accuracy 0.943, float32 time 6.9 s (wall, length-sorted loop). A second
+head fitted on the same encoder with strong L2 ("low margin", median top-2 probability gap 0.20,
+accuracy 0.920) stands in for models with many near-ties. ``pt`` = one weight scale per tensor
+(``quantize_dynamic``'s default), ``pc`` = one per output channel. Agreement = labels equal to
+float32; drop = float32 minus int8 accuracy, points; dprob = mean over texts of the largest
+absolute change of a class probability.
+
+===============================  ======  ======================  ======================
+Linear layers quantized          wall s  MiniLM-BBC agree/drop   low margin agree/drop
+                                         /dprob                  /dprob
+===============================  ======  ======================  ======================
+none (float32)                   6.89    1 / 0 / 0               1 / 0 / 0
+all, incl. pooler + head [pt]    4.85    0.973 / 0.00 / 0.043    0.950 / 1.33 / 0.035
+all, incl. pooler + head [pc]    4.88    0.977 / 0.33 / 0.029    0.977 / 0.33 / 0.023
+encoder blocks [pt]              4.77    0.977 / -0.33 / 0.043   0.953 / 1.00 / 0.034
+**encoder blocks [pc]**          4.74    0.980 / 0.00 / 0.030    0.980 / 0.00 / 0.022
+FFN only [pt] (the first guess)  5.44    0.983 / 0.33 / 0.036    0.960 / 0.33 / 0.034
+FFN only [pc]                    5.61    0.977 / 0.33 / 0.024    0.963 / 0.67 / 0.021
+FFN + attention output [pc]      5.19    0.973 / 0.00 / 0.026    0.970 / 1.67 / 0.022
+attention only (QKV + out) [pc]  6.21    0.993 / 0.00 / 0.012    0.987 / 0.67 / 0.010
+encoder, skip last block [pc]    5.06    0.980 / -0.67 / 0.025   0.980 / 0.00 / 0.019
+encoder, skip first block [pc]   5.26    0.983 / 0.33 / 0.031    0.967 / 2.00 / 0.021
+FFN, skip last block [pc]        6.03    0.977 / -0.33 / 0.022   0.977 / 0.00 / 0.019
+===============================  ======  ======================  ======================
+
+Every selection met the goals (agreement >= 0.95, drop <= 1 point) on the confident MiniLM-BBC
+model; on the low-margin head the per-tensor schemes fell to 0.95 agreement and lost 1 to 1.3 points.
+Per-channel weight scales cost no time and cut the probability error by about a third everywhere,
+so per-channel it is. Quantizing the feed-forward layers moves most of the probability mass
+(attention-only is the most faithful but barely faster than float32); among the fast choices,
+every Linear of the encoder blocks in per-channel int8 is the fastest (1.45x float32) and kept
+agreement at 0.98 with no accuracy loss on both heads. Keeping the pooler and head in float32
+costs nothing measurable and keeps the decision layer exact. Skipping the first or last block
+did not help reliably (300 texts: one label is 0.33 points) and costs 7-10 % of the speed-up.
+Timings on this shared 2-core machine are noisy (+-10 %); compare within a column.
+
+`quantized_weight_bytes` and `quantized_parameter_count` count the packed int8 weights, which
+``model.parameters()`` and ``model.buffers()`` do not list.
 """
 
 from __future__ import annotations
 
-__all__ = ["quantize_int8", "int8_layer_names"]
+__all__ = ["quantize_int8", "int8_layer_names", "quantized_weight_bytes", "quantized_parameter_count"]
+
+
+def _block_lists(model) -> list[str]:
+    """Names of the ModuleLists whose children hold Linear layers (the repeated blocks)."""
+    import torch
+
+    lists = []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and any(
+            isinstance(m, torch.nn.Linear) for child in module for m in child.modules()
+        ):
+            lists.append(name)
+    return lists
 
 
 def int8_layer_names(model) -> set[str]:
-    """Names of the Linear layers `quantize_int8` quantizes."""
+    """Names of the Linear layers `quantize_int8` quantizes: every Linear inside a repeated block.
+
+    Embeddings, the pooler and the task head lie outside the blocks and stay in float32.
+    """
     import torch
 
+    prefixes = tuple(f"{name}." for name in _block_lists(model) if name)
     names = set()
     for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear):
+        if not isinstance(module, torch.nn.Linear) or not name.startswith(prefixes):
             continue
-        if name.endswith(("intermediate.dense", "output.dense")) and ".attention." not in name:
+        rest = next(name[len(p):] for p in prefixes if name.startswith(p))
+        if rest.split(".", 1)[0].isdigit():
             names.add(name)
     return names
 
 
 def quantize_int8(model):
-    """Return ``model`` with its feed-forward Linear layers dynamically quantized to int8 (CPU)."""
+    """Quantize ``model``'s encoder Linear layers to int8 in place (dynamic, per-channel weights) and return it.
+
+    CPU only. The model must be in eval mode; its other modules are left untouched.
+    """
     import warnings
 
     import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig
 
     names = int8_layer_names(model)
+    if not names:
+        return model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
-        return torch.ao.quantization.quantize_dynamic(model, names, dtype=torch.qint8)
+        # in place: the model was just loaded for this purpose, and a copy would double peak memory
+        return torch.ao.quantization.quantize_dynamic(
+            model, {name: per_channel_dynamic_qconfig for name in names}, dtype=torch.qint8, inplace=True
+        )
+
+
+def _packed_linears(model):
+    """(weight, bias) of every dynamically quantized Linear in ``model``."""
+    from torch.ao.nn.quantized.modules.linear import LinearPackedParams  # already imported by `import torch`
+
+    for module in model.modules():
+        if isinstance(module, LinearPackedParams):
+            yield module._weight_bias()
+
+
+def quantized_weight_bytes(model) -> int:
+    """Bytes of ``model``'s weights: parameters and buffers (shared storage once) plus packed int8 Linear weights.
+
+    Works for any torch module; for an unquantized one it equals the parameter and buffer bytes.
+    A packed layer counts its int8 weight, its bias and its scales / zero points.
+    """
+    import torch
+
+    seen, total = set(), 0
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if tensor.data_ptr() in seen:  # tied weights share storage
+            continue
+        seen.add(tensor.data_ptr())
+        total += tensor.numel() * tensor.element_size()
+    for weight, bias in _packed_linears(model):
+        total += weight.numel() * weight.element_size()
+        if weight.is_quantized:
+            if weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+                scales, zeros = weight.q_per_channel_scales(), weight.q_per_channel_zero_points()
+                total += scales.numel() * scales.element_size() + zeros.numel() * zeros.element_size()
+            else:
+                total += 16  # one float64 scale, one int64 zero point
+        if bias is not None:
+            total += bias.numel() * bias.element_size()
+    return total
+
+
+def quantized_parameter_count(model) -> int:
+    """Parameters of ``model`` including the packed int8 Linear weights and biases."""
+    total = sum(p.numel() for p in model.parameters())
+    for weight, bias in _packed_linears(model):
+        total += weight.numel() + (bias.numel() if bias is not None else 0)
+    return total
