@@ -294,3 +294,22 @@ def test_fasttext_langid_answers_within_the_label_space():
     assert model.predict([text])[0].label == "pt"
     narrowed = model.predict([text], labels=["es", "fr", "en"])[0]
     assert narrowed.label in {"es", "fr", "en"}
+
+
+# -- texts longer than the context ----------------------------------------------------------------
+def test_a_text_longer_than_the_context_is_cut_to_fit(tiny_llama_dir):
+    model = load_cpu(tiny_llama_dir)
+    long_text = "the food was cold and the service was terrible " * 400  # far over 1024 tokens
+    assert len(model.tokenizer(long_text)["input_ids"]) > 2 * model.native.config.max_position_embeddings
+    predictions = model.predict([long_text, "hello world"], task="classify", labels=LABELS)
+    assert all(p.valid and p.label in LABELS for p in predictions)
+    generated = model.predict([long_text], task="generate")
+    assert isinstance(generated[0], specnb.Generation)
+
+
+def test_a_prompt_that_leaves_no_room_gives_invalid_predictions_not_an_error(tiny_llama_dir):
+    model = load_cpu(tiny_llama_dir)
+    huge = model.prompt_for("classify", examples=[("the food was cold " * 400, "food")])
+    predictions = model.predict(["hello world", "the film"], task="classify", labels=LABELS, prompt=huge)
+    assert all(isinstance(p, Invalid) and "no room" in p.reason for p in predictions)
+    assert len(model.last_run.item_seconds) == 2
