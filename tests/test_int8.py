@@ -31,13 +31,13 @@ TEXTS = [
     "The service was terrible and the food was cold. " * 20,  # longer than the context: truncated
     "Paris London Bob Alice",
 ]
+# The Linear layers of a BERT block that int8 quantizes; the FFN down-projection (output.dense) stays float32.
 BLOCK_LINEARS = (
     "attention.self.query",
     "attention.self.key",
     "attention.self.value",
     "attention.output.dense",
     "intermediate.dense",
-    "output.dense",
 )
 
 
@@ -69,11 +69,14 @@ def test_int8_classifier_predicts_labels_of_its_own_label_set(tiny_topic_dir):
     assert model.last_run.items == len(TEXTS)
 
 
-def test_int8_quantizes_every_encoder_linear_and_keeps_pooler_and_head_in_float32(tiny_topic_dir):
+def test_int8_quantizes_the_chosen_block_linears_and_keeps_down_projection_pooler_and_head_in_float32(
+    tiny_topic_dir,
+):
     module = load_cpu(tiny_topic_dir, dtype="int8")._backend.model
     quantized = {name for name, m in module.named_modules() if is_int8_linear(m)}
     layers = len(module.bert.encoder.layer)
     assert quantized == {f"bert.encoder.layer.{i}.{suffix}" for i in range(layers) for suffix in BLOCK_LINEARS}
+    assert all(type(block.output.dense) is torch.nn.Linear for block in module.bert.encoder.layer)
     assert type(module.classifier) is torch.nn.Linear
     assert type(module.bert.pooler.dense) is torch.nn.Linear
     assert module.classifier.weight.dtype == torch.float32
@@ -121,7 +124,6 @@ def test_int8_is_refused_off_the_cpu(device):
     assert choose_dtype("int8", "cpu") == "int8"
 
 
-@pytest.mark.xfail(strict=True, reason="TransformersBackend.weight_bytes does not count packed int8 weights yet")
 def test_int8_weight_bytes_count_the_packed_weights(tiny_topic_dir):
     model = load_cpu(tiny_topic_dir, dtype="int8")
     assert model.weight_bytes == quantized_weight_bytes(model._backend.model)
@@ -142,14 +144,19 @@ def _tiny(kind: str):
     return transformers.BertForSequenceClassification(transformers.BertConfig(**small))
 
 
+def _blocks(prefix: str, suffix: str) -> set[str]:
+    return {f"{prefix}.{i}.{suffix}" for i in range(2)}
+
+
 @pytest.mark.parametrize(
     "kind, quantized_suffixes, float_layers",
     [
-        ("bert", BLOCK_LINEARS, {"bert.pooler.dense", "classifier"}),
-        ("distilbert", ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1",
-                        "ffn.lin2"), {"pre_classifier", "classifier"}),
-        ("roberta", BLOCK_LINEARS, {"classifier.dense", "classifier.out_proj"}),
-        ("xlm-roberta-ner", BLOCK_LINEARS, {"classifier"}),
+        ("bert", BLOCK_LINEARS, {"bert.pooler.dense", "classifier", *_blocks("bert.encoder.layer", "output.dense")}),
+        ("distilbert", ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1"),
+         {"pre_classifier", "classifier", *_blocks("distilbert.transformer.layer", "ffn.lin2")}),
+        ("roberta", BLOCK_LINEARS,
+         {"classifier.dense", "classifier.out_proj", *_blocks("roberta.encoder.layer", "output.dense")}),
+        ("xlm-roberta-ner", BLOCK_LINEARS, {"classifier", *_blocks("roberta.encoder.layer", "output.dense")}),
     ],
 )
 def test_int8_layer_names_take_the_block_linears_of_each_family(kind, quantized_suffixes, float_layers):
@@ -182,3 +189,20 @@ def test_quantize_int8_leaves_a_model_without_blocks_alone():
     assert quantize_int8(model) is model
     assert not any(is_int8_linear(m) for m in model.modules())
     assert quantized_weight_bytes(model) == sum(p.numel() * 4 for p in model.parameters())
+
+
+def test_int8_on_a_gguf_generalist_is_refused_before_converting(specnb_home, tmp_path):
+    from tiny_gguf import write_tiny_llama_gguf
+
+    gguf = write_tiny_llama_gguf(tmp_path / "tiny.gguf", quant="F32")
+    with pytest.raises(specnb.DeviceError, match="encoder"):
+        specnb.load(gguf, device="cpu", dtype="int8")
+    assert not (specnb_home / "gguf").exists() or not any((specnb_home / "gguf").iterdir())
+
+
+def test_int8_with_device_auto_runs_on_the_cpu(tiny_topic_dir, monkeypatch):
+    from fakes import FakeDevices
+
+    monkeypatch.setattr(specnb.backends.device, "devices", FakeDevices(cuda=True))
+    model = specnb.load(tiny_topic_dir, dtype="int8")
+    assert model.device == "cpu" and model.dtype == "int8"

@@ -135,6 +135,7 @@ class GGUFBackend(TransformersBackend):
         self.converted = False  # whether this load had to dequantize the file
 
     def load(self) -> None:
+        self.check_dtype()  # before the (slow) conversion
         folder, self.converted = ensure_gguf_cache(self.gguf_path)
         self.source = str(folder)
         self.info = inspect_folder(folder)

@@ -191,13 +191,16 @@ class TransformersBackend(Backend):
             "ner": transformers.AutoModelForTokenClassification,
         }.get(self.task, transformers.AutoModelForSequenceClassification)
 
+    def check_dtype(self) -> None:
+        if self.dtype == "int8" and self.causal:
+            raise DeviceError("dtype='int8' is the CPU fast path for encoder specialists; load generalists with float32 on the CPU")
+
     def load(self) -> None:
         import torch
         from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        if self.dtype == "int8" and self.causal:
-            raise DeviceError("dtype='int8' is the CPU fast path for encoder specialists; load generalists with float32 on the CPU")
+        self.check_dtype()
         hf_logging.disable_progress_bar()
         common = {"trust_remote_code": self.trust_remote_code}
         self.tokenizer = AutoTokenizer.from_pretrained(self.source, **common)
@@ -337,18 +340,14 @@ class TransformersBackend(Backend):
 
     # -- accounting ----------------------------------------------------------------------------
     def parameters(self) -> int | None:
-        return sum(p.numel() for p in self.model.parameters())
+        from .quantize import quantized_parameter_count
+
+        return quantized_parameter_count(self.model)  # counts int8-packed weights too
 
     def weight_bytes(self) -> int:
-        model = self.model
-        tensors = list(model.parameters()) + list(model.buffers())
-        seen, total = set(), 0
-        for t in tensors:
-            if t.data_ptr() in seen:  # tied weights share storage
-                continue
-            seen.add(t.data_ptr())
-            total += t.numel() * t.element_size()
-        return total
+        from .quantize import quantized_weight_bytes
+
+        return quantized_weight_bytes(self.model)  # tied weights once; int8-packed weights included
 
     def version(self) -> str | None:
         commit = getattr(self.model.config, "_commit_hash", None)

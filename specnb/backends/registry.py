@@ -315,6 +315,8 @@ class ModelRegistry:
             check_task(task)
         plan = resolve(source, task=task, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
         task = check_task(task or plan.task, plan.tasks)
+        if str(dtype).strip().lower() == "int8" and device == "auto":
+            device = "cpu"  # int8 is the CPU fast path
         device = _device.choose_device(device, cpu_only=plan.cpu_only)
         if plan.cpu_only:
             if str(dtype) != "auto":
