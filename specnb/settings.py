@@ -88,7 +88,7 @@ class Settings:
     memory_budget: dict = field(default_factory=lambda: {"cuda": None, "mps": None, "cpu": None})
     batch_size: int = 32
     max_new_tokens: int = 128
-    token_budget: dict = field(default_factory=lambda: {"cuda": 65536, "mps": 16384, "cpu": 8192})
+    token_budget: dict = field(default_factory=lambda: {"cuda": 65536, "mps": 16384, "cpu": 4096})
     progress: bool = True
     progress_delay: float = 2.0
 
