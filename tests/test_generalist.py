@@ -313,3 +313,14 @@ def test_a_prompt_that_leaves_no_room_gives_invalid_predictions_not_an_error(tin
     predictions = model.predict(["hello world", "the film"], task="classify", labels=LABELS, prompt=huge)
     assert all(isinstance(p, Invalid) and "no room" in p.reason for p in predictions)
     assert len(model.last_run.item_seconds) == 2
+
+
+def test_a_specialist_ner_keeps_only_the_asked_entity_types():
+    model = specnb.load("ner")
+    text = "Angela Merkel met Emmanuel Macron in Paris on Monday."
+    everything = model.predict([text])[0]
+    assert {"PERSON", "GPE"} <= {s.label for s in everything.spans}
+    people = model.predict([text], labels=["PER"])[0]
+    assert [s.text for s in people.spans] == [s.text for s in everything.spans if s.label == "PERSON"]
+    places = model.predict([text], labels=["LOC"])[0]  # spaCy's GPE stands in for LOC
+    assert [(s.text, s.label) for s in places.spans] == [("Paris", "LOC")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import itertools
 import re
@@ -21,7 +22,8 @@ from ..errors import (
     TaskError,
 )
 from ..settings import config, format_bytes
-from ..tasks import Invalid, Label, Prompt, check_task, get_task
+from ..tasks import Entities, Invalid, Label, Prompt, check_task, get_task
+from ..tasks.ner import entity_type
 from . import device as _device
 from .base import Backend, Request
 from .resolve import Plan, resolve
@@ -46,12 +48,21 @@ def _as_texts(texts) -> list[str]:
 
 
 def _in_space(prediction, space: tuple[str, ...]):
-    """A specialist's label spelt as in the run's label space (``'Business'`` -> ``'business'``)."""
+    """A specialist's answer in the run's label space: a label spelt as the space spells it
+    (``'Business'`` -> ``'business'``); entities of the asked types only, under their names
+    (``PER`` -> ``PERSON``; GPE stands in for LOC when only LOC is asked, and the reverse)."""
     if isinstance(prediction, Label):
         folded = {x.casefold(): x for x in space}
         name = folded.get(prediction.label.casefold())
         if name is not None and name != prediction.label:
             return Label(name, prediction.score)
+    elif isinstance(prediction, Entities):
+        kept = []
+        for span in prediction.spans:
+            kind = entity_type(span.label, space)
+            if kind is not None:
+                kept.append(span if kind == span.label else dataclasses.replace(span, label=kind))
+        return Entities(tuple(kept))
     return prediction
 
 
@@ -178,7 +189,7 @@ class Model:
             outputs, stats = [], RunStats(batch_size=request.batch_size, token_budget=request.token_budget)
         predictions: list = [Invalid("", problem) if problem else None for problem in problems]
         for i, output in zip(runnable, outputs):
-            predictions[i] = _in_space(output, space) if space is not None and spec.ranked else output
+            predictions[i] = _in_space(output, space) if space is not None else output
         stats.items = len(items)
         item_seconds = [0.0] * len(items)
         for i, seconds in zip(runnable, stats.item_seconds):
