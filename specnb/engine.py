@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-__all__ = ["RunStats", "run_batches", "length_sorted_batches", "plan_batches", "is_out_of_memory"]
+__all__ = ["RunStats", "run_batches", "scatter", "length_sorted_batches", "plan_batches", "is_out_of_memory"]
 
 
 @dataclass
@@ -290,4 +290,22 @@ def run_batches(
     stats.batches = len(stats.batch_seconds)
     stats.final_token_budget = budget
     stats.seconds = time.perf_counter() - start
+    return results, stats
+
+
+def scatter(n: int, indices: Sequence[int], outputs: list, stats: RunStats, fill: Callable[[int], object]):
+    """Put a run over some of ``n`` inputs (those at ``indices``, in order) back in place.
+
+    Returns (one result per input, ``stats``): the others get ``fill(i)``, and ``stats`` is made to
+    cover all ``n`` inputs (``items``, and 0.0 s in ``item_seconds`` for inputs that never ran).
+    """
+    results: list = [None] * n
+    seconds = [0.0] * n
+    for i, output, spent in zip(indices, outputs, stats.item_seconds):
+        results[i], seconds[i] = output, spent
+    ran = set(indices)
+    for i in range(n):
+        if i not in ran:
+            results[i] = fill(i)
+    stats.items, stats.item_seconds = n, seconds
     return results, stats

@@ -24,7 +24,7 @@ import inspect
 import time
 from collections.abc import Sequence
 
-from ..engine import RunStats, run_batches
+from ..engine import RunStats, run_batches, scatter
 from ..settings import config
 from ..tasks import Embedding, Generation, Invalid, Label, Prompt, get_task
 from ..tasks.prompts import SENTINEL
@@ -223,19 +223,15 @@ class CausalTasks:
         items = self.fit(texts, suffix, room)
         runnable = [i for i, x in enumerate(items) if x is not None]
         prepare = time.perf_counter() - started
-        results: list = [self._no_room(len(prefix)) for _ in texts]
-        if not runnable:
-            return results, RunStats(items=len(texts), item_seconds=[0.0] * len(texts))
-        scores, stats = rank_scores(
-            self.model, prefix, [items[i] for i in runnable], candidates, device=self.device, pad_id=tok.pad_token_id,
-            batch_size=request.batch_size, token_budget=request.token_budget, progress=request.progress,
-            desc=request.desc,
-        )
-        seconds = [0.0] * len(texts)
-        for i, row, spent in zip(runnable, scores, stats.item_seconds):
-            results[i] = row if isinstance(row, Invalid) else self._label(row, labels)
-            seconds[i] = spent
-        stats.items, stats.item_seconds = len(texts), seconds
+        scores, stats = [], RunStats(batch_size=request.batch_size, token_budget=request.token_budget)
+        if runnable:  # (the shared prefix runs only when some item does)
+            scores, stats = rank_scores(
+                self.model, prefix, [items[i] for i in runnable], candidates, device=self.device,
+                pad_id=tok.pad_token_id, batch_size=request.batch_size, token_budget=request.token_budget,
+                progress=request.progress, desc=request.desc,
+            )
+        labelled = [row if isinstance(row, Invalid) else self._label(row, labels) for row in scores]
+        results, stats = scatter(len(texts), runnable, labelled, stats, lambda i: self._no_room(len(prefix)))
         stats.add_shared(prepare)
         return results, stats
 
@@ -289,13 +285,8 @@ class CausalTasks:
                     out.append(task.parse(text, texts[runnable[j]], request.labels, complete=complete))
             return out
 
-        outputs, stats = run_batches([len(ids[i]) for i in runnable], step, batch_size=request.batch_size,
-                                     token_budget=request.token_budget, progress=request.progress, desc=request.desc)
-        results: list = [self._no_room(len(prefix)) for _ in texts]
-        seconds = [0.0] * len(texts)
-        for i, output, spent in zip(runnable, outputs, stats.item_seconds):
-            results[i], seconds[i] = output, spent
-        stats.items, stats.item_seconds = len(texts), seconds
+        outputs, stats = request.batches([len(ids[i]) for i in runnable], step)
+        results, stats = scatter(len(texts), runnable, outputs, stats, lambda i: self._no_room(len(prefix)))
         stats.add_shared(prepare)
         return results, stats
 

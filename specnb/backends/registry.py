@@ -11,7 +11,7 @@ import time
 import warnings
 from collections.abc import Iterator
 
-from ..engine import RunStats
+from ..engine import RunStats, scatter
 from ..errors import (
     AliasError,
     DeviceError,
@@ -187,14 +187,9 @@ class Model:
             outputs, stats = backend.predict([items[i] for i in runnable], request)
         else:
             outputs, stats = [], RunStats(batch_size=request.batch_size, token_budget=request.token_budget)
-        predictions: list = [Invalid("", problem) if problem else None for problem in problems]
-        for i, output in zip(runnable, outputs):
-            predictions[i] = _in_space(output, space) if space is not None else output
-        stats.items = len(items)
-        item_seconds = [0.0] * len(items)
-        for i, seconds in zip(runnable, stats.item_seconds):
-            item_seconds[i] = seconds
-        stats.item_seconds = item_seconds
+        if space is not None:
+            outputs = [_in_space(output, space) for output in outputs]
+        predictions, stats = scatter(len(items), runnable, outputs, stats, lambda i: Invalid("", problems[i]))
         self.last_run = stats
         return predictions
 

@@ -82,6 +82,16 @@ class LabelTask(Task):
     ranked = True
     default_labels: tuple[str, ...] | None = None
 
+    #: what valid labels look like, for errors (tasks with a `canonical` spelling set it)
+    label_kind: str = ""
+    #: what two labels with one `canonical` spelling share, for errors
+    same_kind: str = "label"
+
+    def canonical(self, label: str) -> str | None:
+        """The task's spelling of ``label`` (``'POS'`` -> ``'positive'``), None if it is no label of
+        the task; classify takes any label as written."""
+        return label
+
     def label_space(self, labels):
         if labels is None:
             if self.default_labels is None:
@@ -90,7 +100,16 @@ class LabelTask(Task):
                     "e.g. labels=['business', 'sport', 'tech']"
                 )
             return self.default_labels
-        return _check_labels(self.name, labels)
+        checked = _check_labels(self.name, labels)
+        mapped = [self.canonical(x) for x in checked]
+        bad = [x for x, m in zip(checked, mapped) if m is None]
+        if bad:
+            raise TaskError(f"{self.name} labels must be {self.label_kind}; {bad} are not")
+        if len(set(mapped)) < len(mapped):
+            raise TaskError(
+                f"{self.name} labels {list(checked)} name the same {self.same_kind} twice ({mapped}); give each once"
+            )
+        return tuple(mapped)
 
     def parse(self, raw, text, labels):
         """Read a generated answer as one of ``labels``: the whole answer, or its first words."""

@@ -6,7 +6,6 @@ name maps back to its code ("fr").
 
 from __future__ import annotations
 
-from ..errors import TaskError
 from .base import LabelTask, normalize_answer
 from .prompts import Prompt
 from .types import Invalid, Label
@@ -63,17 +62,12 @@ class Langid(LabelTask):
     description = "an ISO 639-1 language code, with a score"
     default_labels = DEFAULT_LANGUAGES
 
-    def label_space(self, labels):
-        if labels is None:
-            return DEFAULT_LANGUAGES
-        checked = super().label_space(labels)
-        bad = [x for x in checked if not is_language_code(x) or len(language_code(x)) != 2]
-        if bad:
-            raise TaskError(f"langid labels must be ISO 639-1 codes such as 'en', 'fr', 'pt-BR'; {bad} are not")
-        codes = tuple(dict.fromkeys(language_code(x) for x in checked))
-        if len(codes) < len(checked):
-            raise TaskError(f"langid labels {list(checked)} name the same language twice once reduced to ISO 639-1 codes")
-        return codes
+    label_kind = "ISO 639-1 codes such as 'en', 'fr', 'pt-BR'"
+    same_kind = "language"
+
+    def canonical(self, label):
+        code = language_code(label)
+        return code if is_language_code(label) and len(code) == 2 else None
 
     def answer(self, label: str) -> str:
         return LANGUAGE_NAMES.get(label, label)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..errors import TaskError
 from .base import LabelTask
 from .prompts import Prompt
 
@@ -27,17 +26,11 @@ class Sentiment(LabelTask):
     description = "positive / negative / neutral, with a score"
     default_labels = SENTIMENT_LABELS
 
-    def label_space(self, labels):
-        if labels is None:
-            return SENTIMENT_LABELS
-        checked = super().label_space(labels)
-        unknown = [x for x in checked if sentiment_label(x) is None]
-        if unknown:
-            raise TaskError(f"sentiment labels must be among {', '.join(SENTIMENT_LABELS)}; {unknown} are not")
-        mapped = tuple(sentiment_label(x) for x in checked)
-        if len(set(mapped)) < len(mapped):
-            raise TaskError(f"sentiment labels {list(checked)} name the same sentiment twice ({list(mapped)}); give each once")
-        return mapped
+    label_kind = f"among {', '.join(SENTIMENT_LABELS)} (or pos, neg, neu)"
+    same_kind = "sentiment"
+
+    def canonical(self, label):
+        return sentiment_label(label)
 
     def synonyms(self, label: str) -> tuple[str, ...]:
         return tuple(k for k, v in SENTIMENT_SYNONYMS.items() if v == label and k != label)
