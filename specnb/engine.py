@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-__all__ = ["RunStats", "run_batches", "scatter", "length_sorted_batches", "plan_batches", "is_out_of_memory"]
+__all__ = ["RunStats", "PeakMemory", "run_batches", "scatter", "length_sorted_batches", "plan_batches", "is_out_of_memory"]
 
 
 @dataclass
@@ -116,6 +116,66 @@ class RunStats:
             "oom_retries": self.oom_retries,
             "oom_failures": self.oom_failures,
         }
+
+
+class PeakMemory:
+    """Measures how far memory rises above its starting level while a block runs.
+
+    On CUDA: the allocator's peak (``torch.cuda.max_memory_allocated``) minus the allocation at the
+    start. Elsewhere: the process's resident memory, sampled every ``interval`` seconds by a
+    background thread. ``peak_bytes`` holds the result after the block (never below 0)::
+
+        with PeakMemory("cpu") as meter:
+            model.predict(texts)
+        meter.peak_bytes
+    """
+
+    def __init__(self, device: str = "cpu", interval: float = 0.005):
+        self.device = device
+        self.interval = interval
+        self.peak_bytes = 0
+        self._thread = None
+
+    def _cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def __enter__(self) -> PeakMemory:
+        if self._cuda():
+            import torch
+
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._start = torch.cuda.memory_allocated(self.device)
+            return self
+        import threading
+
+        import psutil
+
+        process = psutil.Process()
+        self._start = self._high = process.memory_info().rss
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.wait(self.interval):
+                self._high = max(self._high, process.memory_info().rss)
+
+        self._thread = threading.Thread(target=sample, name="specnb-peak-memory", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._cuda():
+            import torch
+
+            torch.cuda.synchronize(self.device)
+            high = torch.cuda.max_memory_allocated(self.device)
+        else:
+            import psutil
+
+            self._stop.set()
+            self._thread.join()
+            high = max(self._high, psutil.Process().memory_info().rss)
+        self.peak_bytes = max(0, int(high - self._start))
 
 
 def _check_positive(name: str, value) -> None:

@@ -18,6 +18,8 @@ __all__ = [
     "ModelUnloadedError",
     "MissingDependencyError",
     "InputError",
+    "StoreError",
+    "RunNotFoundError",
     "SpecnbWarning",
     "EvictionWarning",
 ]
@@ -75,6 +77,17 @@ class MissingDependencyError(SpecnbError, ImportError):
 
 class InputError(SpecnbError, TypeError):
     """Inputs are not the shape or type a function takes."""
+
+
+class StoreError(SpecnbError):
+    """The run store cannot be opened or written."""
+
+
+class RunNotFoundError(StoreError, KeyError):
+    """No stored run has this id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class SpecnbWarning(UserWarning):

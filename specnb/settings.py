@@ -82,6 +82,12 @@ class Settings:
         Show a progress bar on runs that last longer than ``progress_delay`` seconds.
     progress_delay : float
         Seconds a run must last before its progress bar appears.
+    price_per_hour : dict
+        US dollars per device-hour, per device kind, for a comparison's cost per million items.
+        Rough on-demand cloud prices (a 2-vCPU VM, one datacenter GPU); set your own.
+    store_chunk : int
+        Items a model predicts between two writes to the run store (what an interrupted
+        comparison keeps).
     """
 
     home: str | os.PathLike | None = None
@@ -91,6 +97,8 @@ class Settings:
     token_budget: dict = field(default_factory=lambda: {"cuda": 65536, "mps": 16384, "cpu": 4096})
     progress: bool = True
     progress_delay: float = 2.0
+    price_per_hour: dict = field(default_factory=lambda: {"cpu": 0.10, "cuda": 2.50, "mps": 0.10})
+    store_chunk: int = 256
 
     @property
     def cache_dir(self) -> Path:
@@ -106,6 +114,16 @@ class Settings:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise SpecnbError(f"config.token_budget[{kind!r}] must be a positive int or None, got {value!r}")
         return value
+
+    def price(self, kind: str) -> float:
+        """Dollars per hour of a device kind."""
+        value = self.price_per_hour.get(kind)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise SpecnbError(
+                f"config.price_per_hour[{kind!r}] must be a number of dollars per hour >= 0, got {value!r}; "
+                f"kinds: {', '.join(self.price_per_hour)}"
+            )
+        return float(value)
 
     def budget_bytes(self, kind: str, total: int | None) -> int | None:
         """The budget in bytes for a device kind, given that device's total memory."""

@@ -35,11 +35,12 @@ def brute_force_probabilities(model, text, labels, task="classify", prompt=None)
     tok = backend.tokenizer
     spec = get_task(task)
     space = spec.label_space(labels)
-    prefix_text, suffix = (prompt or spec.default_prompt()).parts(tok, space, spec.answer)
+    prompt = prompt or spec.default_prompt()
+    prefix_text, suffix = prompt.parts(tok, space, spec.answer)
     prefix = tok(prefix_text, add_special_tokens=False)["input_ids"]
     item = tok(text + suffix, add_special_tokens=False)["input_ids"]
     tasks = CausalTasks(backend.model, tok, "cpu")
-    candidates = candidate_tokens(tok, [spec.answer(x) for x in space], tasks.end_token)
+    candidates = candidate_tokens(tok, [prompt.continuation(spec.answer(x)) for x in space], tasks.end_token)
     scores = rank_brute_force(backend.model, prefix, item, candidates)
     top = max(scores)
     weights = [math.exp(s - top) for s in scores]
@@ -142,10 +143,10 @@ def test_out_of_memory_halves_the_batch_and_the_run_completes(tiny_llama_dir, mo
 def test_prompts_are_visible_and_overridable(tiny_llama_dir):
     model = load_cpu(tiny_llama_dir)
     default = model.prompt_for("classify")
-    assert isinstance(default, Prompt) and "{labels}" in default.instruction
+    assert isinstance(default, Prompt) and default.answer == "The category of this text is"
     rendered = model.render_prompt("the food was cold", task="classify", labels=LABELS)
-    assert rendered.startswith("<s><|user|>\n") and rendered.endswith("<|assistant|>\n")
-    assert "film, food, service, sport, sports" in rendered and "the food was cold" in rendered
+    assert rendered.startswith("<s><|user|>\n") and rendered.endswith("<|assistant|>\nThe category of this text is")
+    assert "the food was cold" in rendered and "film, food" not in rendered  # labels are ranked, not listed
 
     few_shot = model.prompt_for("classify", examples=[("a great film", "film"), ("cold soup", "food")])
     shown = model.render_prompt("the food was cold", task="classify", labels=LABELS, prompt=few_shot)
@@ -171,7 +172,8 @@ def test_the_prompt_changes_the_scores_and_matches_brute_force(tiny_llama_dir):
 
 def test_langid_ranks_language_names_and_answers_codes(tiny_llama_dir):
     model = load_cpu(tiny_llama_dir)
-    rendered = model.render_prompt("bonjour", task="langid", labels=["en", "fr"])
+    listing = model.prompt_for("langid").replace(instruction="Which language? One of: {labels}.")
+    rendered = model.render_prompt("bonjour", task="langid", labels=["en", "fr"], prompt=listing)
     assert "English, French" in rendered
     for text, prediction in zip(TEXTS, model.predict(TEXTS, task="langid", labels=["en", "fr", "de"])):
         space, probs = brute_force_probabilities(model, text, ["en", "fr", "de"], task="langid")

@@ -5,6 +5,15 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+# What each notebook's outputs must show.
+EXPECTED = {
+    "quickstart.ipynb": ["'fr'", "'de'", "unloaded"],  # the budget cell evicted something and said so
+    "compare.ipynb": ["accuracy", "same summary: True", "KiB", "quality_vs_latency"],
+}
+
+
+def test_every_notebook_has_expectations():
+    assert sorted(EXPECTED) == sorted(p.name for p in NOTEBOOKS)
 
 
 @pytest.mark.real
@@ -17,5 +26,5 @@ def test_notebook_runs_in_a_kernel(path, tmp_path):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", "")) for o in outputs)
-    assert "'fr'" in text and "'de'" in text
-    assert "unloaded" in text  # the budget cell evicted something and said so
+    for expected in EXPECTED[path.name]:
+        assert expected in text, expected

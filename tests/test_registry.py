@@ -94,12 +94,17 @@ def test_a_callable_is_a_model_and_its_outputs_are_typed():
         specnb.load(lambda texts: texts)
 
 
-def test_predict_takes_a_list_and_rejects_a_bare_string_or_non_strings():
+def test_predict_takes_a_list_and_answers_bad_items_with_invalid():
     model = specnb.load("vader")
     with pytest.raises(specnb.InputError, match=r"predict\(\[text\]\)"):
         model.predict("one text")
-    with pytest.raises(specnb.InputError, match="input 1 is int"):
-        model.predict(["fine", 3])
+    out = model.predict(["What a lovely day!", 3, None, float("nan"), "", "Awful, just awful."])
+    assert [p.valid for p in out] == [True, False, False, False, False, True]
+    assert out[0].label == "positive" and out[5].label == "negative"
+    assert "not a string: int 3" in out[1].reason
+    assert "missing input (None)" in out[2].reason and "missing input (nan)" in out[3].reason
+    assert "empty text" in out[4].reason
+    assert [s > 0 for s in model.last_run.item_seconds] == [True, False, False, False, False, True]
     assert model.predict([]) == []
 
 

@@ -230,11 +230,20 @@ def test_message_matches_the_documented_example():
 
 
 def test_labels_are_shown_as_the_task_answers_them():
-    message = LANGID.default_prompt().message("Bonjour", ["fr", "de"], LANGID.answer)
+    listing = LANGID.default_prompt().replace(instruction="Which language? One of: {labels}.")
+    message = listing.message("Bonjour", ["fr", "de"], LANGID.answer)
     assert "French, German" in message and "fr," not in message
     # examples' answers too
-    p = LANGID.default_prompt().with_examples([("Hallo", "de")])
+    p = listing.with_examples([("Hallo", "de")])
     assert "Answer: German" in p.message("Bonjour", ["fr", "de"], LANGID.answer)
+
+
+def test_default_label_prompts_do_not_list_the_labels_and_lead_into_the_answer():
+    from specnb.tasks import get_task
+
+    for task in ("classify", "sentiment", "langid"):
+        prompt = get_task(task).default_prompt()
+        assert "{labels}" not in prompt.instruction and prompt.answer, task
 
 
 def test_braces_in_user_text_are_left_alone():
@@ -320,8 +329,10 @@ def test_every_task_with_a_prompt_renders_its_default_labels():
         prompt = task.default_prompt()
         shown = prompt.message("x", task.label_space(labels), task.answer)
         assert "{labels}" not in shown
-        assert task.answer(task.label_space(labels)[0]) in shown
-        assert "{labels}" in str(prompt)
+        if "{labels}" in prompt.instruction:  # ner lists its types; label tasks rank their labels unlisted
+            assert task.answer(task.label_space(labels)[0]) in shown
+        else:
+            assert prompt.answer and prompt.answer in str(prompt)
     assert EMBED.default_prompt() is None and GENERATE.default_prompt() is None
 
 

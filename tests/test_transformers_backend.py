@@ -108,7 +108,7 @@ def test_default_and_explicit_task_are_separate_handles(tiny_sentiment_dir):
 @pytest.mark.parametrize(
     "fixture, task, valid",
     [
-        ("tiny_embed_dir", "classify", ["embed"]),
+        ("tiny_embed_dir", "ner", ["embed", "classify", "sentiment"]),
         ("tiny_ner_dir", "embed", ["ner"]),
         ("tiny_sentiment_dir", "generate", ["sentiment", "classify"]),
     ],

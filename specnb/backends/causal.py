@@ -218,7 +218,8 @@ class CausalTasks:
         prefix_text, suffix = prompt.parts(self.tokenizer, labels, task.answer)
         tok = self.tokenizer
         prefix = tok(prefix_text, add_special_tokens=False)["input_ids"]
-        candidates = candidate_tokens(tok, [task.answer(label) for label in labels], self.end_token)
+        candidates = candidate_tokens(tok, [prompt.continuation(task.answer(label)) for label in labels],
+                                      self.end_token)
         room = self.context_length() - len(prefix) - max(len(c) for c in candidates)
         items = self.fit(texts, suffix, room)
         runnable = [i for i, x in enumerate(items) if x is not None]

@@ -16,6 +16,7 @@ from ..errors import DeviceError, NotAModelError, TaskError, UnsafeWeightsError
 from ..tasks import TASKS, Embedding, Entities, Label, Span, sentiment_label
 from ..tasks.langid import is_language_code, language_code
 from .base import Backend
+from .zeroshot import ZERO_SHOT_TASKS
 
 __all__ = [
     "FolderInfo",
@@ -107,7 +108,8 @@ def infer_tasks(config: dict) -> tuple[str, tuple[str, ...]]:
         return "ner", ("ner",)
     if is_causal(config):
         return "generate", GENERALIST_TASKS
-    return "embed", ("embed",)
+    # An encoder embeds, and answers classify and sentiment zero-shot (see zeroshot.py).
+    return "embed", ("embed", *ZERO_SHOT_TASKS)
 
 
 # A causal LM serves every task: rank scoring for label tasks, generation for ner (see causal.py).

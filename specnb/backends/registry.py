@@ -9,7 +9,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from ..engine import RunStats, scatter
 from ..errors import (
@@ -27,34 +27,39 @@ from ..tasks.ner import entity_type
 from . import device as _device
 from .base import Backend, Request
 from .resolve import Plan, resolve
+from .zeroshot import ZERO_SHOT_TASKS
+from .zeroshot import zero_shot as _zero_shot
 
 __all__ = ["Model", "ModelRegistry", "registry"]
 
 _tick = itertools.count()
 
 
-def _as_texts(texts) -> list[str]:
-    """Validate ``predict`` input: a list-like of str in, a list of str out."""
+def _as_items(texts) -> list:
+    """Validate ``predict`` input: a list-like in, a list out. Items that are not usable strings
+    (None, NaN, numbers) are each answered with `Invalid` by the task's ``problem``."""
     if isinstance(texts, (str, bytes)):
         raise InputError("predict takes a list of texts, not one string; wrap it: predict([text])")
     try:
         items = texts.tolist() if hasattr(texts, "tolist") else list(texts)
     except TypeError:
         raise InputError(f"predict takes a list of texts, got {type(texts).__name__}") from None
-    for i, item in enumerate(items):
-        if not isinstance(item, str):
-            raise InputError(f"input {i} is {type(item).__name__} ({item!r:.60}), not str; every input must be a string")
     return items
 
 
-def _in_space(prediction, space: tuple[str, ...]):
+def _in_space(prediction, space: tuple[str, ...], spec):
     """A specialist's answer in the run's label space: a label spelt as the space spells it
-    (``'Business'`` -> ``'business'``); entities of the asked types only, under their names
+    (``'Business'`` -> ``'business'``), `Invalid` when it is none of them; entities of the asked types only, under their names
     (``PER`` -> ``PERSON``; GPE stands in for LOC when only LOC is asked, and the reverse)."""
     if isinstance(prediction, Label):
         folded = {x.casefold(): x for x in space}
         name = folded.get(prediction.label.casefold())
-        if name is not None and name != prediction.label:
+        if name is None and hasattr(spec, "canonical"):  # 'POS' -> 'positive', 'French' -> 'fr'
+            name = folded.get((spec.canonical(prediction.label) or "").casefold())
+        if name is None:
+            shown = ", ".join(space[:12]) + (", ..." if len(space) > 12 else "")
+            return Invalid(prediction.label, f"the answer {prediction.label!r} is not in the label space ({shown})")
+        if name != prediction.label:
             return Label(name, prediction.score)
     elif isinstance(prediction, Entities):
         kept = []
@@ -108,6 +113,7 @@ class Model:
         self._lru = next(_tick)
         self.last_run = None
         self._prompts: dict[str, Prompt] = {}
+        self._label_vectors: dict = {}  # zero-shot label embeddings, by description
 
     @property
     def loaded(self) -> bool:
@@ -139,9 +145,11 @@ class Model:
         task : str, optional
             The task to serve; default the model's own (``model.task``). A generalist serves
             every task in ``model.tasks``.
-        labels : list of str, optional
+        labels : list of str or dict, optional
             The label space (classify, sentiment, langid) or entity types (ner). A generalist's
-            answers always lie in it; a specialist answers with its best label inside it.
+            answers always lie in it; a specialist answers with its best label inside it. An
+            embedding model answers classify and sentiment zero-shot, by the label whose
+            description is most similar: pass ``{label: description}`` (default: the label).
             ``classify`` on a generalist needs it; sentiment, langid and ner have defaults.
         prompt : Prompt or str, optional
             The generalist's prompt for this call (a str replaces the instruction); default
@@ -166,9 +174,11 @@ class Model:
         # A generalist always answers within a label space (the task's default when none is given);
         # a specialist uses its own labels unless the call names a space.
         space = spec.label_space(labels) if labels is not None or self.role == "generalist" else None
+        if space is None and backend.task == "embed" and task in ZERO_SHOT_TASKS:
+            space = spec.label_space(None)  # zero-shot needs a label space: classify asks for one
         if prompt is not None and self.role != "generalist":
             raise TaskError(f"prompt= applies to generalists; {self.alias!r} is a {self.role} ({self.backend})")
-        items = _as_texts(texts)
+        items = _as_items(texts)
         if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
             raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
         self._touch()
@@ -183,12 +193,16 @@ class Model:
         )
         problems = [spec.problem(text) for text in items]
         runnable = [i for i, problem in enumerate(problems) if problem is None]
-        if runnable:
+        zero_shot = backend.task == "embed" and task in ZERO_SHOT_TASKS
+        if runnable and zero_shot:
+            descriptions = dict(zip(space, labels.values())) if isinstance(labels, Mapping) else {}
+            outputs, stats = _zero_shot(backend, [items[i] for i in runnable], request, descriptions, self._label_vectors)
+        elif runnable:
             outputs, stats = backend.predict([items[i] for i in runnable], request)
         else:
             outputs, stats = [], RunStats(batch_size=request.batch_size, token_budget=request.token_budget)
         if space is not None:
-            outputs = [_in_space(output, space) for output in outputs]
+            outputs = [_in_space(output, space, spec) for output in outputs]
         predictions, stats = scatter(len(items), runnable, outputs, stats, lambda i: Invalid("", problems[i]))
         self.last_run = stats
         return predictions
@@ -348,7 +362,9 @@ class ModelRegistry:
             kind = _device.device_kind(device)
             budget = config.budget_bytes(kind, total)
             self._make_room(alias, kind, budget, plan.estimate(dtype))
-            backend = plan.make(task, device, dtype)
+            # An encoder asked for a zero-shot label task loads as the encoder it is (no random head).
+            zero_shot = plan.task == "embed" and task in ZERO_SHOT_TASKS
+            backend = plan.make("embed" if zero_shot else task, device, dtype)
             gc.collect()
             before = _device.devices.allocated(device)
             started = time.perf_counter()

@@ -14,7 +14,7 @@ from .langid import LANGID
 from .ner import NER
 from .prompts import Prompt
 from .sentiment import SENTIMENT, SENTIMENT_LABELS, SENTIMENT_SYNONYMS, sentiment_label
-from .types import Embedding, Entities, Generation, Invalid, Label, Prediction, Span
+from .types import Embedding, Entities, Generation, Invalid, Label, Prediction, Span, prediction_from_dict
 
 __all__ = [
     "TASKS",
@@ -28,6 +28,7 @@ __all__ = [
     "LabelTask",
     "Prompt",
     "Prediction",
+    "prediction_from_dict",
     "Label",
     "Span",
     "Entities",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -60,8 +61,14 @@ class Task:
         """Other spellings of ``label`` a generated answer may use."""
         return ()
 
-    def problem(self, text: str) -> str | None:
-        """Why ``text`` cannot be run (becomes an `Invalid` prediction), or None."""
+    def problem(self, text) -> str | None:
+        """Why the input ``text`` cannot be run (it becomes an `Invalid` prediction), or None.
+
+        Missing values (None, NaN, ``pd.NA``) and non-strings are problems of their item only."""
+        if text is None or (isinstance(text, float) and math.isnan(text)) or type(text).__name__ == "NAType":
+            return f"missing input ({text}): there is no text to predict from"
+        if not isinstance(text, str):
+            return f"not a string: {type(text).__name__} {text!r:.60}; every input must be a str"
         if self.needs_text and not text.strip():
             return "empty text: there is nothing to predict from"
         if len(text) > MAX_CHARS:

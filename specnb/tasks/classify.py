@@ -13,10 +13,12 @@ class Classify(LabelTask):
     description = "a label from a label set, with a score"
 
     def default_prompt(self) -> Prompt:
-        return Prompt(
-            "Classify the text into exactly one of these categories: {labels}.\n"
-            "Answer with the category only.",
-        )
+        # Rank scoring scores every label as the words after the answer's lead-in, so the answer is
+        # always in the label space without listing it. Listing it costs small models dearly: they
+        # anchor on the first label. SmolLM2-135M on 60 BBC articles, 5 topics: 0.23 accuracy with
+        # the labels listed ("business" 53 times of 60), 0.73 with this question and lead-in; on the
+        # 240 langid sentences 0.08 vs 0.73 for the same change there.
+        return Prompt("Which category does this text belong to?", answer="The category of this text is")
 
 
 CLASSIFY = Classify()

@@ -85,9 +85,8 @@ class Langid(LabelTask):
         return Invalid(raw, f"the answer names none of the languages {', '.join(labels[:12])}{', ...' if len(labels) > 12 else ''}")
 
     def default_prompt(self) -> Prompt:
-        return Prompt(
-            "Which language is the text written in? Choose one of: {labels}.\nAnswer with the language name only.",
-        )
+        # No list of languages (see `specnb.tasks.classify`): the model ranks every name after the lead-in.
+        return Prompt("Which language is this text written in?", answer="The text is written in")
 
 
 LANGID = Langid()

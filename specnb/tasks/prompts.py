@@ -96,6 +96,11 @@ class Prompt:
         prefix, suffix = rendered.split(SENTINEL)
         return prefix, suffix + self.answer
 
+    def continuation(self, answer: str) -> str:
+        """The text a label's answer adds after the prompt: after a lead-in such as ``The text is
+        written in`` the answer is the next word (``' French'``); with no lead-in, the answer itself."""
+        return " " + answer if self.answer and not self.answer[-1].isspace() else answer
+
     def __str__(self) -> str:
         return self.message("{text}", ["{labels}"]) + (f"\n[answer starts: {self.answer!r}]" if self.answer else "")
 

@@ -36,7 +36,9 @@ class Sentiment(LabelTask):
         return tuple(k for k, v in SENTIMENT_SYNONYMS.items() if v == label and k != label)
 
     def default_prompt(self) -> Prompt:
-        return Prompt("What is the sentiment of the text? Answer with one word: {labels}.")
+        # No label list: rank scoring already keeps the answer in the label space, and a listed
+        # set anchors small models on its first label (see `specnb.tasks.classify`).
+        return Prompt("What is the sentiment of this text?", answer="The sentiment of this text is")
 
 
 SENTIMENT = Sentiment()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Prediction", "Label", "Span", "Entities", "Embedding", "Generation", "Invalid"]
+__all__ = ["Prediction", "Label", "Span", "Entities", "Embedding", "Generation", "Invalid", "prediction_from_dict"]
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,20 @@ class Invalid(Prediction):
 
     def to_dict(self) -> dict[str, Any]:
         return {"invalid": True, "raw": self.raw, "reason": self.reason}
+
+
+def prediction_from_dict(data: dict[str, Any]) -> Prediction:
+    """The prediction whose `to_dict` gave ``data`` (the run store keeps predictions this way)."""
+    if data.get("invalid"):
+        return Invalid(data.get("raw", ""), data.get("reason", ""))
+    if "label" in data:
+        return Label(data["label"], data.get("score"))
+    if "spans" in data:
+        return Entities(tuple(Span(**span) for span in data["spans"]))
+    if "vector" in data:
+        import numpy as np
+
+        return Embedding(np.asarray(data["vector"], dtype=np.float32))
+    if "text" in data:
+        return Generation(data["text"])
+    raise ValueError(f"not a stored prediction: {data!r:.200}")

@@ -1,0 +1,247 @@
+"""Plotly figures of a `Comparison`: quality against latency and cost, latency, confusion, memory.
+
+The only module of specnb that imports plotly. Figures carry summary numbers only, except the
+latency chart (per-item latencies, and for large runs just the box statistics), so a notebook
+that shows them stays small. Text from users and models is entity-escaped: plotly.js reads a
+subset of HTML in every label, and decodes ``&lt;``, ``&gt;`` and ``&amp;`` back to characters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.colors
+import plotly.graph_objects as go
+import plotly.offline
+from plotly.subplots import make_subplots
+
+from ..settings import format_bytes
+from .comparison import finite_or_nan
+
+__all__ = ["figures", "model_colors", "pareto_front", "plotly_js", "POINTS_LIMIT", "TEXT_LIMIT"]
+
+#: Latency charts draw each item as a point up to this many items per model; above, box statistics only.
+POINTS_LIMIT = 2000
+#: Confusion heatmaps write counts in the cells up to this many labels.
+TEXT_LIMIT = 30
+
+_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
+_GRID = "#e5e7eb"
+_AXIS = {"gridcolor": _GRID, "zerolinecolor": _GRID, "linecolor": "#9ca3af", "automargin": True}
+# A small template instead of plotly's default one, which adds ~7 kB to every serialized figure.
+_TEMPLATE = go.layout.Template(layout={
+    "font": {"family": _FONT, "size": 13, "color": "#1f2937"},
+    "paper_bgcolor": "white", "plot_bgcolor": "white",
+    "xaxis": _AXIS, "yaxis": _AXIS,
+    "hoverlabel": {"font": {"family": _FONT}},
+    "legend": {"bgcolor": "rgba(255,255,255,0.8)"},
+    "margin": {"l": 70, "r": 30, "t": 70, "b": 60},
+})
+_PALETTE = plotly.colors.qualitative.Plotly + plotly.colors.qualitative.D3 + plotly.colors.qualitative.Dark24
+_FRONT = "#374151"
+
+
+def _text(value) -> str:
+    """``value`` as plotly label text: ``&``, ``<`` and ``>`` as entities, which plotly shows as typed."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plotly_js() -> str:
+    """The plotly.js bundle these figures are drawn with, as one script (about 4.8 MB)."""
+    return plotly.offline.get_plotlyjs()
+
+
+def model_colors(models) -> dict[str, str]:
+    """One colour per model, by position, the same in every chart of a comparison."""
+    return {m: _PALETTE[i % len(_PALETTE)] for i, m in enumerate(models)}
+
+
+def pareto_front(points: dict) -> list:
+    """The keys of ``points`` (key -> (cost, quality)) that no other point beats: none has lower or
+    equal cost and higher or equal quality, strictly better on one. Points with NaN are left out.
+    Returned in order of cost."""
+    finite = {k: (float(x), float(y)) for k, (x, y) in points.items() if math.isfinite(x) and math.isfinite(y)}
+    front = [
+        k for k, (x, y) in finite.items()
+        if not any(ox <= x and oy >= y and (ox < x or oy > y) for o, (ox, oy) in finite.items() if o != k)
+    ]
+    return sorted(front, key=lambda k: (finite[k][0], -finite[k][1]))
+
+
+def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
+    fig.update_layout(template=_TEMPLATE, title={"text": title, "x": 0.01, "xanchor": "left"}, **kwargs)
+    return fig
+
+
+def _quality_label(comparison) -> str:
+    return "F1 (exact entity spans)" if comparison.quality_column == "f1" else "accuracy"
+
+
+def _tradeoff(comparison, x_column: str, x_title: str, title: str, colors: dict) -> go.Figure:
+    """Quality (with its bootstrap interval) against ``x_column``, one marker per model, front marked."""
+    summary = comparison.summary
+    q = comparison.quality_column
+    points = {m: (finite_or_nan(summary.at[m, x_column]), finite_or_nan(summary.at[m, q])) for m in comparison.models}
+    xs = [x for x, _ in points.values() if math.isfinite(x)]
+    log_x = bool(xs) and all(x > 0 for x in xs)
+    if log_x:  # a log axis cannot show 0 or less: leave such points off rather than draw them nowhere
+        points = {m: (x if x > 0 else float("nan"), y) for m, (x, y) in points.items()}
+    fig = go.Figure()
+    label = _quality_label(comparison)
+    for m in comparison.models:
+        x, y = points[m]
+        low, high = finite_or_nan(summary.at[m, f"{q}_low"]), finite_or_nan(summary.at[m, f"{q}_high"])
+        shown = math.isfinite(x) and math.isfinite(y)
+        price = finite_or_nan(summary.at[m, "price_per_hour"])
+        fig.add_trace(go.Scatter(
+            x=[x] if shown else [], y=[y] if shown else [], name=_text(m), mode="markers+text",
+            text=[_text(m)], textposition="top center", marker={"color": colors[m], "size": 12},
+            error_y={"type": "data", "symmetric": False, "color": colors[m], "thickness": 1.5, "width": 4,
+                     "array": [max(high - y, 0.0) if math.isfinite(high) else 0.0],
+                     "arrayminus": [max(y - low, 0.0) if math.isfinite(low) else 0.0]},
+            customdata=[[_interval_text(low, high), "-" if math.isnan(price) else f"${price:,.2f}/h"]],
+            hovertemplate=(f"<b>{_text(m)}</b><br>{x_title}: %{{x:.4g}}<br>{label}: %{{y:.3f}} %{{customdata[0]}}"
+                           "<br>price assumed: %{customdata[1]}<extra></extra>"),
+        ))
+    front = pareto_front(points)
+    if front:
+        fig.add_trace(go.Scatter(
+            x=[points[m][0] for m in front], y=[points[m][1] for m in front], name="Pareto front",
+            mode="lines+markers", line={"color": _FRONT, "dash": "dot", "width": 1.5, "shape": "hv"},
+            marker={"symbol": "diamond-open", "size": 20, "color": _FRONT, "line": {"width": 2}},
+            text=[_text(m) for m in front], hovertemplate="Pareto front: %{text}<extra></extra>",
+        ))
+    if log_x:
+        xs = [points[m][0] for m in points]
+        fig.update_xaxes(title_text=f"{x_title[:-1]}, log scale)", type="log", **_log_ticks(min(xs), max(xs)))
+    else:
+        fig.update_xaxes(title_text=x_title, type="linear")
+    fig.update_yaxes(title_text=f"{label} (95 % bootstrap interval)")
+    return _layout(fig, title, height=460, legend={"title": {"text": "model"}})
+
+
+def _log_ticks(low: float, high: float) -> dict:
+    """Tick values 1, 2, 5 x 10^k over [low, high] (with a margin), labelled plainly: plotly's own
+    log ticks label every minor digit, which reads as noise."""
+    if not (low > 0 and high > 0):
+        return {}
+    values = []
+    for power in range(math.floor(math.log10(low / 2)), math.ceil(math.log10(high * 2)) + 1):
+        for step in (1, 2, 5):
+            value = step * 10.0**power
+            if low / 2 <= value <= high * 2:
+                values.append(value)
+    return {"tickvals": values, "ticktext": [f"{v:g}" for v in values]} if len(values) >= 2 else {}
+
+
+def _interval_text(low: float, high: float) -> str:
+    return f"[{low:.3f}, {high:.3f}]" if math.isfinite(low) and math.isfinite(high) else ""
+
+
+def _prices_text(comparison) -> str:
+    prices = {m: finite_or_nan(comparison.summary.at[m, "price_per_hour"]) for m in comparison.models}
+    known = {m: p for m, p in prices.items() if math.isfinite(p)}
+    if not known:
+        return "no price per hour known"
+    if len(set(known.values())) == 1 and len(known) == len(prices):
+        return f"assuming ${next(iter(known.values())):,.2f} per device-hour for every model"
+    return "assuming $/hour: " + ", ".join(f"{_text(m)} ${p:,.2f}" for m, p in known.items())
+
+
+def _latency(comparison, colors: dict) -> go.Figure:
+    fig = go.Figure()
+    for m in comparison.models:
+        seconds = np.array([s for s in comparison.item_seconds[m] if s is not None and s > 0], dtype=np.float64)
+        ms = seconds * 1000
+        common = {"name": _text(m), "marker": {"color": colors[m], "size": 3, "opacity": 0.5},
+                  "line": {"color": colors[m]}, "boxmean": False}
+        if len(ms) <= POINTS_LIMIT:
+            fig.add_trace(go.Box(y=ms.astype(np.float32), x0=_text(m), boxpoints="all", jitter=0.4, pointpos=0,
+                                 hovertemplate="%{y:.3g} ms<extra>" + _text(m) + "</extra>", **common))
+            continue
+        # Box statistics only: per-item values of a large run would make the figure megabytes.
+        q1, median, q3 = np.quantile(ms, [0.25, 0.5, 0.75])
+        reach = 1.5 * (q3 - q1)
+        low = float(ms[ms >= q1 - reach].min())
+        high = float(ms[ms <= q3 + reach].max())
+        fig.add_trace(go.Box(x=[_text(m)], q1=[q1], median=[median], q3=[q3], lowerfence=[low], upperfence=[high],
+                             boxpoints=False, **common))
+    every = [v for m in comparison.models for v in comparison.item_seconds[m] if v is not None and v > 0]
+    ticks = _log_ticks(min(every) * 1000, max(every) * 1000) if every else {}
+    fig.update_yaxes(title_text="latency per item (ms, log scale)", type="log", **ticks)
+    fig.update_xaxes(title_text="model")
+    n = len(comparison.inputs)
+    note = "each point is one item" if n <= POINTS_LIMIT else f"box statistics of {n:,} items"
+    return _layout(fig, f"Latency per item ({note}; whiskers: 1.5 × IQR)", height=440, showlegend=False)
+
+
+def _confusion(comparison) -> go.Figure:
+    frames = [comparison.confusion(m) for m in comparison.models]
+    n = len(frames)
+    fig = make_subplots(rows=1, cols=n, subplot_titles=[_text(m) for m in comparison.models],
+                        horizontal_spacing=min(0.08, 0.3 / max(n - 1, 1)))
+    size = max(max(frame.shape) for frame in frames)
+    texts = size <= TEXT_LIMIT
+    top = max(int(frame.to_numpy().max()) for frame in frames) if frames else 0
+    for i, (m, frame) in enumerate(zip(comparison.models, frames), start=1):
+        fig.add_trace(go.Heatmap(
+            z=frame.to_numpy(), x=[_text(c) for c in frame.columns], y=[_text(r) for r in frame.index],
+            coloraxis="coloraxis", texttemplate="%{z}" if texts else None, name=_text(m),
+            hovertemplate="gold: %{y}<br>answer: %{x}<br>items: %{z}<extra>" + _text(m) + "</extra>",
+        ), row=1, col=i)
+        fig.update_xaxes(title_text="model answer", row=1, col=i, type="category", tickangle=-45 if size > 6 else 0,
+                         showticklabels=size <= 60)
+        fig.update_yaxes(autorange="reversed", row=1, col=i, type="category", showticklabels=i == 1 and size <= 60)
+    fig.update_yaxes(title_text="gold label", row=1, col=1)
+    unit = "entities" if comparison.ner else "items"
+    side = min(max(260, 22 * size), 700)
+    return _layout(fig, f"Confusion matrices (counts of {unit})", height=side + 160,
+                   coloraxis={"colorscale": "Blues", "cmin": 0, "cmax": max(top, 1),
+                              "colorbar": {"title": {"text": unit}}})
+
+
+def _memory(comparison, colors: dict) -> go.Figure:
+    summary = comparison.summary
+    models = comparison.models
+    names = [_text(m) for m in models]
+    fig = go.Figure()
+    parts = [("weight_bytes", "weights", None), ("run_peak_bytes", "peak above weights during the run", "/")]
+    for column, label, pattern in parts:
+        values = [finite_or_nan(summary.at[m, column]) for m in models]
+        fig.add_trace(go.Bar(
+            x=names, y=[0.0 if math.isnan(v) else v / 2**20 for v in values], name=label,
+            marker={"color": [colors[m] for m in models], "opacity": 0.95 if pattern is None else 0.55,
+                    "pattern": {"shape": pattern or ""}, "line": {"color": [colors[m] for m in models], "width": 1}},
+            customdata=[format_bytes(None if math.isnan(v) else v) for v in values],
+            hovertemplate="<b>%{x}</b><br>" + label + ": %{customdata}<extra></extra>",
+        ))
+    fig.update_yaxes(title_text="memory (MiB)")
+    fig.update_xaxes(title_text="model")
+    return _layout(fig, "Memory: weights and run peak per model", height=420, barmode="stack",
+                   legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
+
+
+def figures(comparison) -> dict[str, go.Figure]:
+    """Plotly figures of a comparison, by name.
+
+    Returns
+    -------
+    dict of str to plotly.graph_objects.Figure
+        ``quality_vs_latency`` and ``quality_vs_cost`` (quality with 95 % bootstrap intervals
+        against median latency and dollars per million items, Pareto front marked; with gold
+        labels), ``latency`` (per item), ``confusion`` (with gold labels) and ``memory``.
+    """
+    colors = model_colors(comparison.models)
+    out = {}
+    if comparison.quality_column is not None:
+        label = _quality_label(comparison)
+        out["quality_vs_latency"] = _tradeoff(comparison, "p50_ms", "median latency per item (ms)",
+                                              f"{label.capitalize()} vs median latency", colors)
+        out["quality_vs_cost"] = _tradeoff(comparison, "usd_per_1m", "cost per 1M items (US$)",
+                                           f"{label.capitalize()} vs cost ({_prices_text(comparison)})", colors)
+    out["latency"] = _latency(comparison, colors)
+    if comparison.labels is not None:
+        out["confusion"] = _confusion(comparison)
+    out["memory"] = _memory(comparison, colors)
+    return out

@@ -1,0 +1,405 @@
+"""HTML views of a `Comparison`: the notebook summary (`summary_html`) and the offline report (`write_html`).
+
+Every text that comes from a user or a model (inputs, labels, aliases, sources, run names, error
+messages) goes through `html.escape` before it reaches HTML; figure JSON inside ``<script>`` has
+``<``, ``>`` and ``&`` written as ``\\u003c``, ``\\u003e`` and ``\\u0026``. plotly is imported only when
+a report is written, and only through `specnb.compare.charts`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import math
+import os
+from pathlib import Path
+
+from ..errors import InputError
+from ..settings import format_bytes
+from .comparison import finite_or_nan
+
+__all__ = ["summary_html", "write_html", "DISAGREEMENT_ROWS", "INPUT_CHARS"]
+
+#: Rows of the disagreement table a report shows.
+DISAGREEMENT_ROWS = 200
+#: Characters of an input a report shows before cutting it short.
+INPUT_CHARS = 400
+#: Labels of the label space the run metadata lists.
+_LABELS_SHOWN = 100
+
+_PLOTLY_CONFIG = '{"displaylogo": false, "responsive": true}'
+_CHART_TITLES = {
+    "quality_vs_latency": "Quality vs latency",
+    "quality_vs_cost": "Quality vs cost",
+    "latency": "Latency per item",
+    "confusion": "Confusion matrices",
+    "memory": "Memory",
+}
+
+_CSS = """
+.specnb-summary, .specnb-report { color: #1f2937;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+.specnb-table { border-collapse: collapse; margin: 0.4em 0 0.8em; font-size: 13px; }
+.specnb-table th, .specnb-table td { border: 1px solid #e5e7eb; padding: 3px 8px; vertical-align: top;
+  text-align: left; }
+.specnb-table th { background: #f9fafb; font-weight: 600; }
+.specnb-table td.num, .specnb-table th.num { text-align: right; font-variant-numeric: tabular-nums;
+  white-space: nowrap; }
+.specnb-table td.best { background: #ecfdf5; }
+.specnb-table td.wrong { background: #fef2f2; }
+.specnb-table td.diag { background: #eff6ff; font-weight: 600; }
+.specnb-table td.zero { color: #9ca3af; }
+.specnb-muted { color: #6b7280; font-size: 0.92em; }
+.specnb-err { color: #b91c1c; font-size: 0.92em; }
+"""
+
+_PAGE_CSS = """
+body { margin: 0; background: #fff; }
+.specnb-report { max-width: 1200px; margin: 0 auto; padding: 24px 28px 60px; line-height: 1.45; }
+.specnb-report h1 { font-size: 1.6em; margin: 0 0 0.3em; }
+.specnb-report h2 { font-size: 1.25em; margin: 1.6em 0 0.4em; border-bottom: 1px solid #e5e7eb; padding-bottom: 0.2em; }
+.specnb-report h3 { font-size: 1.05em; margin: 1.2em 0 0.3em; }
+.specnb-report .chart { width: 100%; min-height: 420px; }
+.specnb-report .scroll { overflow-x: auto; }
+.specnb-report dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0.5em 0; }
+.specnb-report dt { color: #6b7280; }
+.specnb-report dd { margin: 0; }
+"""
+
+
+def _e(value) -> str:
+    """``value`` as HTML text, every character that could start markup or end an attribute escaped."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _decimal(value: float, digits: int = 3) -> str:
+    """``value`` with about ``digits`` significant digits, never in scientific notation."""
+    if value == 0:
+        return "0"
+    places = min(max(digits - 1 - math.floor(math.log10(abs(value))), 0), 9)
+    return f"{value:,.{places}f}"
+
+
+def _fmt(value: float, kind: str) -> str:
+    """A number for a table cell; ``-`` when it is unknown."""
+    if math.isnan(value):
+        return "-"
+    if kind == "score":
+        return f"{value:.3f}"
+    if kind == "percent":
+        return f"{value * 100:.1f} %"
+    if kind == "usd":
+        return f"${value:,.2f}" if value >= 1 else f"${_decimal(value)}"
+    if kind == "price":
+        return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${_decimal(value, 2)}"
+    if kind == "bytes":
+        return format_bytes(value)
+    if kind == "seconds":
+        return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+    return _decimal(value)
+
+
+def _interval(row, column: str) -> str:
+    value = finite_or_nan(row.get(column))
+    low, high = finite_or_nan(row.get(f"{column}_low")), finite_or_nan(row.get(f"{column}_high"))
+    text = _fmt(value, "score")
+    if not math.isnan(value) and not math.isnan(low) and not math.isnan(high):
+        text += f" [{low:.3f}, {high:.3f}]"
+    return text
+
+
+def _summary_columns(comparison) -> list[tuple]:
+    """(header, summary column, kind, better: "high" / "low" / None) per numeric column."""
+    columns = []
+    if comparison.quality_column == "f1":
+        columns += [("F1", "f1", "interval", "high"), ("precision", "precision", "interval", "high"),
+                    ("recall", "recall", "interval", "high")]
+    elif comparison.quality_column is not None:
+        columns += [("accuracy", "accuracy", "interval", "high"), ("macro-F1", "macro_f1", "interval", "high")]
+    columns += [
+        ("valid", "valid", "percent", "high"),
+        ("p50 ms", "p50_ms", "number", "low"),
+        ("p95 ms", "p95_ms", "number", "low"),
+        ("items/s", "items_per_s", "number", "high"),
+        ("load s", "load_s", "seconds", "low"),
+        ("weights", "weight_bytes", "bytes", "low"),
+        ("run peak", "run_peak_bytes", "bytes", "low"),
+        ("$ per 1M items", "usd_per_1m", "usd", "low"),
+    ]
+    return columns
+
+
+def _best(texts: list[str], values: list[float], better: str | None) -> set[int]:
+    """Positions showing the best value, when there is a choice: known values whose shown texts differ."""
+    known = [i for i, v in enumerate(values) if not math.isnan(v)]
+    if better is None or len(known) < 2:
+        return set()
+    pick = max if better == "high" else min
+    top = texts[pick(known, key=lambda i: values[i])]
+    best = {i for i in known if texts[i] == top}
+    return set() if len(best) == len(known) else best
+
+
+def _summary_table(comparison) -> str:
+    summary = comparison.summary
+    models = comparison.models
+    rows = {m: summary.loc[m].to_dict() for m in models}
+    columns = _summary_columns(comparison)
+    head = "".join(f'<th class="num">{_e(header)}</th>' for header, *_ in columns)
+    cells: dict[str, list[str]] = {m: [] for m in models}
+    for _header, column, kind, better in columns:
+        values = [finite_or_nan(rows[m].get(column)) for m in models]
+        texts = [_interval(rows[m], column) if kind == "interval" else _fmt(v, kind) for m, v in zip(models, values)]
+        best = _best([t.split(" [")[0] for t in texts], values, better)
+        for i, m in enumerate(models):
+            text = _e(texts[i])
+            if column == "usd_per_1m":
+                price = finite_or_nan(rows[m].get("price_per_hour"))
+                if not math.isnan(price):
+                    text += f' <span class="specnb-muted">at {_e(_fmt(price, "price"))}/h</span>'
+            if i in best:
+                cells[m].append(f'<td class="num best"><strong>{text}</strong></td>')
+            else:
+                cells[m].append(f'<td class="num">{text}</td>')
+    body = []
+    for m in models:
+        row = rows[m]
+        device = row.get("device") or "-"
+        dtype = row.get("dtype")
+        if dtype and dtype != "-":
+            device = f"{device} {dtype}"
+        body.append(f"<tr><th>{_e(m)}</th><td>{_e(row.get('role') or '-')}</td><td>{_e(device)}</td>"
+                    + "".join(cells[m]) + "</tr>")
+    return ('<div style="overflow-x:auto">'
+            f'<table class="specnb-table"><thead><tr><th>model</th><th>role</th><th>device</th>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _run_line(comparison) -> str:
+    n, done = len(comparison.inputs), len(comparison.done)
+    items = f"{n:,} items" if done == n else f"{done:,} of {n:,} items answered by every model"
+    parts = [f"run {comparison.run_id or '(not stored)'}", comparison.status, comparison.task, items]
+    if comparison.name:
+        parts.insert(1, f"“{comparison.name}”")
+    if comparison.quality_column is None:
+        parts.append("no gold labels: no quality scores")
+    return " · ".join(_e(p) for p in parts)
+
+
+def summary_html(comparison) -> str:
+    """The comparison's summary as an HTML fragment (what a notebook shows for a `Comparison`).
+
+    One row per model: quality with its 95 % bootstrap interval (with gold labels), validity,
+    latency, throughput, load time, memory and cost; the best value of each column in bold.
+    """
+    return (f'<div class="specnb-summary"><style>{_CSS}</style>{_summary_table(comparison)}'
+            f'<div class="specnb-muted">{_run_line(comparison)}</div></div>')
+
+
+# -- the report ---------------------------------------------------------------------------------------
+def _script_json(text: str) -> str:
+    """JSON made safe inside ``<script>``: no character of it can close the element or start markup."""
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _created(created) -> str:
+    value = finite_or_nan(created)
+    if math.isnan(value):
+        return "-"
+    return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _parameters(value) -> str:
+    value = finite_or_nan(value)
+    if math.isnan(value):
+        return "-"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value:.0f}"
+
+
+def _metadata(comparison) -> str:
+    space = list(comparison.label_space)
+    labels = ", ".join(space[:_LABELS_SHOWN]) + (f", … ({len(space)} in all)" if len(space) > _LABELS_SHOWN else "")
+    n, done = len(comparison.inputs), len(comparison.done)
+    entries = [
+        ("run id", comparison.run_id or "(not stored)"),
+        ("name", comparison.name or "-"),
+        ("task", comparison.task),
+        ("status", comparison.status),
+        ("created", _created(comparison.created)),
+        ("items", f"{n:,}" if done == n else f"{done:,} of {n:,} answered by every model"),
+        ("gold labels", "yes" if comparison.labels is not None else "no"),
+        ("entity types" if comparison.ner else "label space", labels or "-"),
+        ("seed", comparison.seed),
+    ]
+    facts = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in entries)
+    head = ["model", "role", "source", "version", "backend", "device", "dtype", "parameters", "weights", "load s",
+            "$/hour"]
+    rows = []
+    for m in comparison.models:
+        info = comparison.model_info.get(m, {})
+        price = finite_or_nan(comparison.model_stats.get(m, {}).get("price_per_hour"))
+        cells = [info.get("role"), info.get("source"), info.get("version"), info.get("backend"), info.get("device"),
+                 info.get("dtype")]
+        numbers = [_parameters(info.get("parameters")), format_bytes(info.get("weight_bytes")),
+                   _fmt(finite_or_nan(info.get("load_seconds")), "seconds"), _fmt(price, "price")]
+        rows.append(f"<tr><th>{_e(m)}</th>" + "".join(f"<td>{_e('-' if c is None else c)}</td>" for c in cells)
+                    + "".join(f'<td class="num">{_e(c)}</td>' for c in numbers) + "</tr>")
+    header = "".join(f'<th class="num">{_e(h)}</th>' if i >= 7 else f"<th>{_e(h)}</th>" for i, h in enumerate(head))
+    return (f"<dl>{facts}</dl>"
+            f'<div class="scroll"><table class="specnb-table"><thead><tr>{header}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _agreement(comparison) -> str:
+    summary = comparison.summary
+    models = comparison.models
+    head = "".join(f'<th class="num">{_e(m)}</th>' for m in models)
+    rows = []
+    for m in models:
+        cells = "".join(f'<td class="num">{_e(_fmt(finite_or_nan(summary.at[m, f"agree:{o}"]), "percent"))}</td>'
+                        for o in models)
+        rows.append(f"<tr><th>{_e(m)}</th>{cells}</tr>")
+    return (f'<table class="specnb-table"><thead><tr><th></th>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>'
+            '<p class="specnb-muted">Share of items on which two models give the same valid answer.</p>')
+
+
+def _short(value, limit: int = INPUT_CHARS) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _disagreements(comparison) -> str:
+    frame = comparison.disagreements
+    total = len(frame)
+    if not total:
+        return "<p>Every model gave the same valid answer on every item" + (
+            ", and it was right." if comparison.labels is not None else ".") + "</p>"
+    shown = frame.head(DISAGREEMENT_ROWS)
+    gold = "label" in shown.columns
+    head = ["item", "input", *(["gold"] if gold else []), *comparison.models]
+    rows = []
+    for item, row in shown.iterrows():
+        cells = [f'<td class="num">{_e(item)}</td>',
+                 f"<td>{_e(_short(row['input'])) if not _missing(row['input']) else '<i>(none)</i>'}</td>"]
+        if gold:
+            cells.append(f"<td>{_e(_short(row['label']))}</td>")
+        for m in comparison.models:
+            answer, error = row[m], row[f"{m}:error"]
+            correct = row.get(f"{m}:correct")
+            if _missing(answer):
+                text = "<i>(invalid)</i>"
+            else:
+                empty = "<i>(no entities)</i>" if comparison.ner else "<i>(empty)</i>"
+                text = _e(_short(answer)) if answer != "" else empty
+            score = finite_or_nan(row.get(f"{m}:score"))
+            if not math.isnan(score):
+                text += f' <span class="specnb-muted">{score:.2f}</span>'
+            if not _missing(error):
+                text += f'<div class="specnb-err">{_e(_short(error, 200))}</div>'
+            wrong = gold and correct is not None and not _missing(correct) and not bool(correct)
+            cells.append(f'<td class="wrong">{text}</td>' if wrong else f"<td>{text}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    header = "".join(f"<th>{_e(h)}</th>" for h in head)
+    if total <= DISAGREEMENT_ROWS:
+        note = f"All {total:,} items"
+    else:
+        note = f"The first {DISAGREEMENT_ROWS:,} of {total:,} items"
+    if gold:
+        what = "where the models differ, an answer is invalid or any model is wrong"
+    else:
+        what = "where the models differ or an answer is invalid"
+    marked = " Wrong answers are shaded." if gold else ""
+    return (f'<p class="specnb-muted">{_e(note)} {_e(what)}.{marked}</p><div class="scroll">'
+            f'<table class="specnb-table"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _confusion_tables(comparison) -> str:
+    parts = []
+    what = "entities matched on exact offsets" if comparison.ner else "items"
+    parts.append(f'<p class="specnb-muted">Gold labels (rows) against each model\'s answers (columns), '
+                 f"counts of {_e(what)}.</p>")
+    for m in comparison.models:
+        frame = comparison.confusion(m)
+        head = "".join(f'<th class="num">{_e(c)}</th>' for c in frame.columns)
+        rows = []
+        for gold, counts in frame.iterrows():
+            cells = []
+            for column, count in counts.items():
+                cls = "num diag" if column == gold else ("num zero" if count == 0 else "num")
+                cells.append(f'<td class="{cls}">{_e(int(count))}</td>')
+            rows.append(f"<tr><th>{_e(gold)}</th>{''.join(cells)}</tr>")
+        parts.append(f"<h3>{_e(m)}</h3><div class=\"scroll\"><table class=\"specnb-table\"><thead><tr>"
+                     f"<th>gold \\ answer</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return "".join(parts)
+
+
+def _charts(figures: dict) -> str:
+    parts = []
+    for key, figure in figures.items():
+        div = f"specnb-chart-{key}"  # keys are ours, never user text
+        data = _script_json(figure.to_json())
+        parts.append(f'<h3>{_e(_CHART_TITLES.get(key, key))}</h3><div id="{_e(div)}" class="chart"></div>'
+                     f'<script>(function () {{ var figure = {data}; '
+                     f'Plotly.newPlot("{_e(div)}", figure.data, figure.layout, {_PLOTLY_CONFIG}); }})();</script>')
+    return "".join(parts)
+
+
+def write_html(comparison, path) -> Path:
+    """Write a self-contained report of the comparison: one HTML file that works offline.
+
+    Parameters
+    ----------
+    comparison : Comparison
+    path : str or os.PathLike
+        Where to write; missing parent folders are created.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written. It holds run metadata, the summary table, the charts (plotly.js inlined
+        once), the disagreements (first `DISAGREEMENT_ROWS`) and each model's confusion matrix.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"path must be a str or a path, got {type(path).__name__}")
+    path = Path(path)
+    from . import charts
+
+    title = f"specnb · {comparison.task} · {comparison.name or comparison.run_id or 'comparison'}"
+    sections = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="specnb-muted">{_run_line(comparison)}</p>',
+        "<h2>Run</h2>", _metadata(comparison),
+        "<h2>Summary</h2>",
+        f'<div class="scroll">{_summary_table(comparison)}</div>',
+        '<p class="specnb-muted">Intervals: 95 % bootstrap over items. Best value per column in bold. '
+        "Cost: the price per device-hour assumed for each model over its measured throughput.</p>"
+        if comparison.quality_column is not None else
+        '<p class="specnb-muted">Best value per column in bold. Cost: the price per device-hour assumed for each '
+        "model over its measured throughput.</p>",
+        "<h2>Charts</h2>", _charts(charts.figures(comparison)),
+    ]
+    if len(comparison.models) > 1:
+        sections += ["<h2>Agreement</h2>", _agreement(comparison)]
+    sections += ["<h2>Disagreements</h2>", _disagreements(comparison)]
+    if comparison.labels is not None:
+        sections += ["<h2>Confusion matrices</h2>", _confusion_tables(comparison)]
+    document = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>{_CSS}{_PAGE_CSS}</style>\n"
+        "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
+        f"<script>{charts.plotly_js()}</script>\n</head>\n"
+        f'<body>\n<main class="specnb-report">\n{"".join(sections)}\n</main>\n</body>\n</html>\n'
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(document, encoding="utf-8")
+    return path

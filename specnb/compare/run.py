@@ -1,0 +1,370 @@
+"""`compare`: the same inputs through several models, written to the run store as it goes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping
+
+from ..errors import InputError, ModelUnloadedError, TaskError
+from ..settings import config
+from ..store import default_store, dumps, encode_input
+from ..tasks import check_task, get_task
+from ..tasks.ner import entity_type
+from .comparison import Comparison
+
+__all__ = ["compare", "runs", "get_run", "delete_run", "COMPARED_TASKS"]
+
+#: Tasks a comparison scores (embed and generate have no label to compare).
+COMPARED_TASKS = ("classify", "sentiment", "langid", "ner")
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or type(value).__name__ == "NAType"
+
+
+def _split_inputs(inputs, labels, text):
+    """(items, gold labels or None) from a list, a Series or a DataFrame."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    if pd is not None and isinstance(inputs, pd.DataFrame):
+        if text not in inputs.columns:
+            raise InputError(f"the DataFrame has no text column {text!r}; pass text= one of {list(inputs.columns)}")
+        if isinstance(labels, str):
+            if labels not in inputs.columns:
+                raise InputError(f"the DataFrame has no label column {labels!r}; columns: {list(inputs.columns)}")
+            labels = inputs[labels].tolist()
+        elif labels is None and "label" in inputs.columns:
+            labels = inputs["label"].tolist()
+        return inputs[text].tolist(), labels
+    if isinstance(inputs, (str, bytes)):
+        raise InputError("compare takes a list of texts, a pandas Series or a DataFrame, not one string; wrap it: [text]")
+    if isinstance(labels, str):
+        raise InputError(f"labels={labels!r} names a column, but inputs is not a DataFrame; pass a list of labels")
+    try:
+        items = inputs.tolist() if hasattr(inputs, "tolist") else list(inputs)
+    except TypeError:
+        raise InputError(f"compare takes a list of texts, a pandas Series or a DataFrame, got {type(inputs).__name__}") from None
+    return items, labels
+
+
+def _gold_labels(task: str, labels, n: int) -> list | None:
+    if labels is None:
+        return None
+    labels = labels.tolist() if hasattr(labels, "tolist") else list(labels)
+    if len(labels) != n:
+        raise InputError(f"labels has {len(labels)} entries for {n} inputs; give one label per input")
+    missing = [i for i, y in enumerate(labels) if (task != "ner" and _missing(y))]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        raise InputError(f"labels are missing (None/NaN) for {len(missing)} input(s) (positions {shown}); "
+                         "give every input a gold label, or none (labels=None)")
+    return labels
+
+
+def _spans(value, i: int, types: tuple[str, ...]) -> list[tuple[int, int, str]]:
+    """Gold entities of one input as (start, end, type), types in the run's spelling."""
+    from ..tasks import Entities, Span
+
+    if _missing(value):
+        return []
+    if isinstance(value, Entities):
+        value = value.spans
+    out = []
+    for span in value:
+        if isinstance(span, Span):
+            start, end, kind = span.start, span.end, span.label
+        elif isinstance(span, Mapping):
+            start, end, kind = span.get("start"), span.get("end"), span.get("label")
+        elif isinstance(span, (tuple, list)) and len(span) >= 3:
+            start, end, kind = span[:3]
+        else:
+            raise InputError(f"gold entity {span!r:.80} of input {i} is not (start, end, type), a dict with those "
+                             "keys or a specnb.Span")
+        if not isinstance(kind, str) or not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end:
+            raise InputError(f"gold entity {span!r:.80} of input {i} needs int offsets 0 <= start < end and a str type")
+        mapped = entity_type(kind, types)
+        if mapped is None:
+            raise InputError(f"gold entity type {kind!r} of input {i} is not in the entity types {list(types)}; "
+                             "pass label_space= with every type your labels use")
+        out.append((start, end, mapped))
+    return sorted(set(out))
+
+
+def _label_space(spec, task: str, label_space, gold):
+    """(label space, descriptions) of the run, and the gold labels in its spelling."""
+    descriptions = {}
+    if label_space is not None:
+        space = spec.label_space(label_space)
+        if isinstance(label_space, Mapping):
+            descriptions = {k: str(v) for k, v in zip(space, label_space.values())}
+    elif task == "classify":
+        if gold is None:
+            raise TaskError("classify needs a label space: pass label_space=[...] (or gold labels=, whose distinct "
+                            "values become the label space)")
+        space = spec.label_space(sorted({str(y) for y in gold}))
+    elif task == "ner":
+        space = spec.label_space(None)
+    else:
+        default = spec.label_space(None)
+        extra = [] if gold is None else sorted({spec.canonical(str(y)) or str(y) for y in gold} - set(default))
+        space = spec.label_space([*default, *extra])
+    if gold is None:
+        return space, descriptions, None
+    if task == "ner":
+        return space, descriptions, [_spans(y, i, space) for i, y in enumerate(gold)]
+    folded = {x.casefold(): x for x in space}
+    mapped = [folded.get((spec.canonical(str(y)) or str(y)).casefold()) for y in gold]
+    outside = sorted({str(y) for y, m in zip(gold, mapped) if m is None})
+    if outside:
+        raise InputError(f"gold labels {outside[:10]} are not in the label space {list(space)}; add them to "
+                         "label_space= or fix the labels")
+    return space, descriptions, mapped
+
+
+def _model_name(model) -> str:
+    from ..backends.registry import Model
+
+    return model.alias if isinstance(model, Model) else str(model)
+
+
+def _plan_models(models, task: str) -> list:
+    """Check every model can serve ``task`` before anything runs; loaded handles, or sources to load."""
+    from .. import registry
+    from ..backends.registry import Model
+    from ..backends.resolve import resolve
+
+    if isinstance(models, str):
+        models = [m.strip() for m in models.split(",") if m.strip()]
+    elif isinstance(models, Model) or callable(models):
+        models = [models]
+    models = list(models)
+    if not models:
+        raise InputError("compare needs at least one model: models=['langid', 'smollm2'] (aliases, handles or sources)")
+    planned, names = [], []
+    for model in models:
+        if isinstance(model, Model):
+            if not model.loaded:
+                raise ModelUnloadedError(f"model {model.alias!r} was unloaded; load it again with specnb.load({model.source!r})")
+            tasks, entry = model.tasks, model
+        elif isinstance(model, str) and model in registry:
+            entry = registry.get(model)
+            tasks = entry.tasks
+        elif isinstance(model, str):
+            plan = resolve(model, task=None)
+            tasks, entry = plan.tasks, model
+        elif callable(model):
+            from .. import load
+
+            entry = load(model, task=task)  # a function is cheap to "load"; it needs the task to know its outputs
+            tasks, model = entry.tasks, entry
+        else:
+            raise InputError(f"model {model!r:.60} is not an alias, a specnb.Model, a source string or a callable")
+        if task not in tasks:
+            raise TaskError(f"model {_model_name(model)!r} cannot serve {task!r}; it serves {', '.join(tasks)}")
+        name = _model_name(model)
+        if name in names:
+            raise InputError(f"model {name!r} is listed twice; list each model once")
+        names.append(name)
+        planned.append(entry)
+    return planned
+
+
+def _digest(items, gold) -> str:
+    payload = dumps([[encode_input(x) for x in items], gold])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _check_price(price_per_hour) -> None:
+    values = price_per_hour.values() if isinstance(price_per_hour, Mapping) else [price_per_hour]
+    for value in values:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
+            raise InputError(f"price_per_hour must be dollars per hour >= 0 (a number, or a dict by model alias or "
+                             f"device kind), got {value!r}")
+
+
+def _price(model, price_per_hour) -> float:
+    from ..backends.device import device_kind
+
+    kind = device_kind(model.device)
+    if isinstance(price_per_hour, Mapping):
+        value = price_per_hour.get(model.alias, price_per_hour.get(kind))
+    else:
+        value = price_per_hour
+    return config.price(kind) if value is None else float(value)
+
+
+def compare(task, inputs, models, *, labels=None, label_space=None, text: str = "text", sample=None, seed: int = 0,
+            price_per_hour=None, name: str | None = None, batch_size: int | None = None, progress: bool | None = None,
+            store: bool = True) -> Comparison:
+    """Run specialists and generalists on the same inputs and score them the same way.
+
+    Parameters
+    ----------
+    task : str
+        ``classify``, ``sentiment``, ``langid`` or ``ner``.
+    inputs : list of str, pandas Series or DataFrame
+        A DataFrame gives its ``text`` column; its ``label`` column is the gold labels unless
+        ``labels`` says otherwise. Bad items (None, NaN, non-strings, empty or over-long texts) are
+        answered `Invalid` one by one; the others run.
+    models : str, list
+        Aliases of loaded models, `Model` handles or sources to load (catalog names, folders,
+        hub ids), specialists and generalists mixed; a str may list several, comma separated.
+    labels : list or str, optional
+        Gold labels, one per input (ner: a list of ``(start, end, type)``, dicts or `Span` per
+        input), or the name of a DataFrame column.
+    label_space : list or dict, optional
+        The labels every model answers within (ner: the entity types). A dict maps each label to a
+        description that embedding models compare texts with (zero-shot). Default: classify, the
+        distinct gold labels; sentiment and langid, the task's default space plus any gold label
+        outside it; ner, PERSON, ORG, GPE, LOC.
+    text : str
+        The text column of a DataFrame.
+    sample : int, optional
+        Compare on this many inputs drawn at random (without replacement, under ``seed``).
+    seed : int
+        Seeds the sample and the bootstrap intervals.
+    price_per_hour : float or dict, optional
+        Dollars per device-hour for the cost column: one number for all models, or a dict by
+        model alias or device kind. Default ``specnb.config.price_per_hour``.
+    name : str, optional
+        A name for the run in the store.
+    batch_size, progress : optional
+        As in `Model.predict`.
+    store : bool
+        Write the run to ``$SPECNB_HOME/runs.sqlite`` as it goes (default True).
+
+    Returns
+    -------
+    Comparison
+    """
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from .. import load as _load
+    from ..backends.device import device_kind
+    from ..backends.registry import Model
+    from ..engine import PeakMemory
+
+    if not isinstance(task, str):
+        raise TaskError(f"task must be a str, one of {', '.join(COMPARED_TASKS)}; got {task!r:.60}")
+    task = check_task(task)
+    if task not in COMPARED_TASKS:
+        raise TaskError(f"compare scores {', '.join(COMPARED_TASKS)}; {task!r} has no label to compare "
+                        "(run Model.predict for it)")
+    spec = get_task(task)
+    items, gold = _split_inputs(inputs, labels, text)
+    gold = _gold_labels(task, gold, len(items))
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError(f"seed must be an int, got {seed!r}")
+    index = list(range(len(items)))
+    if sample is not None:
+        if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
+            raise InputError(f"sample must be a positive int (how many inputs to draw), got {sample!r}")
+        if sample < len(items):
+            index = sorted(np.random.default_rng(seed).choice(len(items), sample, replace=False).tolist())
+            items = [items[i] for i in index]
+            gold = None if gold is None else [gold[i] for i in index]
+    if not items:
+        raise InputError("compare needs at least one input")
+    space, descriptions, gold = _label_space(spec, task, label_space, gold)
+    _check_price(price_per_hour)
+    planned = _plan_models(models, task)
+    names = [_model_name(m) for m in planned]
+    progress = config.progress if progress is None else progress
+    chunk = config.store_chunk
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise InputError(f"specnb.config.store_chunk must be a positive int, got {chunk!r}")
+    labels_arg = dict(zip(space, descriptions.values())) if descriptions else space
+    settings = {"batch_size": batch_size or config.batch_size, "token_budget": dict(config.token_budget),
+                "store_chunk": chunk}
+    meta = {"models": names, "label_space": list(space), "descriptions": descriptions, "seed": seed,
+            "sample": sample, "index": index, "has_labels": gold is not None, "settings": settings}
+
+    writer = default_store() if store else None
+    run_id = None
+    created = time.time()
+    if writer is not None:
+        run_id = writer.new_run_id()
+        writer.start_run(run_id, task=task, name=name, inputs=items, labels=gold, digest=_digest(items, gold), meta=meta,
+                         created=created)
+    n = len(items)
+    predictions = {m: [None] * n for m in names}
+    seconds = {m: [None] * n for m in names}
+    info, stats = {}, {}
+    current = None
+    try:
+        for position, (entry, alias) in enumerate(zip(planned, names)):
+            current = alias
+            model = entry if isinstance(entry, Model) else _load(entry)
+
+            info[alias] = {
+                "source": str(model.source), "version": model.version, "backend": model.backend, "role": model.role,
+                "device": model.device, "device_kind": device_kind(model.device), "dtype": model.dtype,
+                "parameters": model.parameters, "weight_bytes": model.weight_bytes, "load_seconds": model.load_seconds,
+            }
+            totals = {"seconds": 0.0, "items": 0, "batches": 0, "oom_retries": 0, "run_peak_bytes": 0,
+                      "price_per_hour": _price(model, price_per_hour)}
+            stats[alias] = totals
+            if writer is not None:
+                writer.add_model(run_id, position, alias, info[alias])
+            bar = tqdm(total=n, desc=f"{alias} {task}", unit="item", delay=config.progress_delay, disable=not progress)
+            try:
+                for start in range(0, n, chunk):
+                    part = items[start:start + chunk]
+                    with PeakMemory(model.device) as meter:
+                        out = model.predict(part, task=task, labels=labels_arg, batch_size=batch_size, progress=False)
+                    run = model.last_run
+                    totals["seconds"] += run.seconds
+                    totals["items"] += len(part)
+                    totals["batches"] += run.batches
+                    totals["oom_retries"] += run.oom_retries
+                    totals["run_peak_bytes"] = max(totals["run_peak_bytes"], meter.peak_bytes)
+                    for j, prediction in enumerate(out):
+                        predictions[alias][start + j] = prediction
+                        seconds[alias][start + j] = float(run.item_seconds[j])
+                    if writer is not None:
+                        rows = [(start + j, p.to_dict(), run.item_seconds[j]) for j, p in enumerate(out)]
+                        writer.add_predictions(run_id, alias, rows, totals)
+                    bar.update(len(part))
+            finally:
+                bar.close()
+    except BaseException as exc:
+        if writer is not None:
+            writer.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"specnb: the run stopped at model {current!r}; its finished items are kept in run "
+                             f"{run_id!r} (specnb.get_run({run_id!r}))")
+        raise
+    comparison = Comparison(task=task, models=names, inputs=[encode_input(x) for x in items], labels=gold, index=index,
+                            label_space=space, descriptions=descriptions, predictions=predictions, item_seconds=seconds,
+                            model_info=info, model_stats=stats, seed=seed, run_id=run_id, name=name,
+                            status="finished", created=created, settings=settings)
+    if writer is not None:
+        summary = json.loads(comparison.summary.to_json(orient="index"))
+        writer.finish_run(run_id, "finished", summary)
+    return comparison
+
+
+def runs():
+    """Stored comparisons, newest first: id, created, status (``finished``, ``running``,
+    ``interrupted``, ``failed``), task, name, items, models, done (share of predictions stored),
+    seconds."""
+    return default_store().runs()
+
+
+def get_run(run_id: str) -> Comparison:
+    """Rebuild a stored comparison (in any process); an interrupted run keeps its finished items."""
+    if not isinstance(run_id, str):
+        raise InputError(f"run ids are strings such as '20261129-181500-a1b2c3', got {run_id!r:.40}")
+    return Comparison.from_record(default_store().read(run_id))
+
+
+def delete_run(run_id: str) -> None:
+    """Delete a stored comparison and its items."""
+    default_store().delete(run_id)
+
