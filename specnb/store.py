@@ -147,7 +147,7 @@ class RunStore:
 
     # -- writing -------------------------------------------------------------------------------
     def new_run_id(self) -> str:
-        return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+        return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)  # UTC, as `created`
 
     def start_run(self, run_id: str, *, task: str, name: str | None, inputs: list, labels: list | None,
                   digest: str, meta: dict, created: float | None = None) -> None:
