@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from .settings import format_bytes
+from .tasks.base import is_missing
 
 __all__ = ["run_demo", "summary_table", "format_summary", "format_disagreements", "write_index"]
 
@@ -31,39 +32,35 @@ _QUALITY = {"accuracy": "accuracy", "macro_f1": "macro F1", "precision": "precis
             "f1": "F1"}
 
 
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def _percent(value) -> str:
-    return "-" if _missing(value) else f"{100 * value:.1f}%"
+    return "-" if is_missing(value) else f"{100 * value:.1f}%"
 
 
 def _decimal(value) -> str:
-    return "-" if _missing(value) else f"{value:.3f}"
+    return "-" if is_missing(value) else f"{value:.3f}"
 
 
 def _ms(value) -> str:
-    if _missing(value):
+    if is_missing(value):
         return "-"
     return f"{value:.3f}" if value < 1 else f"{value:.1f}" if value < 100 else f"{value:,.0f}"
 
 
 def _rate(value) -> str:
-    if _missing(value):
+    if is_missing(value):
         return "-"
     return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:,.0f}"
 
 
 def _dollars(value) -> str:
-    return "-" if _missing(value) else f"${value:.3g}"
+    return "-" if is_missing(value) else f"${value:.3g}"
 
 
 def _with_interval(row, column: str, fmt) -> str:
     value, low, high = row[column], row.get(f"{column}_low"), row.get(f"{column}_high")
-    if _missing(value):
+    if is_missing(value):
         return "-"
-    if _missing(low) or _missing(high):
+    if is_missing(low) or is_missing(high):
         return fmt(value)
     return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
 
@@ -96,9 +93,9 @@ def summary_table(comparison):
             "p95 ms": _ms(row["p95_ms"]),
             "items/s": _rate(row["items_per_s"]),
             "load s": _rate(row["load_s"]),
-            "weights": format_bytes(None if _missing(row["weight_bytes"]) else row["weight_bytes"]),
-            "run peak": format_bytes(None if _missing(row["run_peak_bytes"]) else row["run_peak_bytes"]),
-            "$/h": "-" if _missing(row["price_per_hour"]) else f"${row['price_per_hour']:.2f}",
+            "weights": format_bytes(None if is_missing(row["weight_bytes"]) else row["weight_bytes"]),
+            "run peak": format_bytes(None if is_missing(row["run_peak_bytes"]) else row["run_peak_bytes"]),
+            "$/h": "-" if is_missing(row["price_per_hour"]) else f"${row['price_per_hour']:.2f}",
             "$/1M items": _dollars(row["usd_per_1m"]),
         })
         rows[model] = cells

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..settings import format_bytes
+from ..tasks.base import is_missing
 from .comparison import finite_or_nan
 
 __all__ = ["summary_html", "write_html", "DISAGREEMENT_ROWS", "INPUT_CHARS"]
@@ -273,10 +274,6 @@ def _short(value, limit: int = INPUT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
 
 
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def _disagreements(comparison) -> str:
     frame = comparison.disagreements
     total = len(frame)
@@ -289,13 +286,13 @@ def _disagreements(comparison) -> str:
     rows = []
     for item, row in shown.iterrows():
         cells = [f'<td class="num">{_e(item)}</td>',
-                 f"<td>{_e(_short(row['input'])) if not _missing(row['input']) else '<i>(none)</i>'}</td>"]
+                 f"<td>{_e(_short(row['input'])) if not is_missing(row['input']) else '<i>(none)</i>'}</td>"]
         if gold:
             cells.append(f"<td>{_e(_short(row['label']))}</td>")
         for m in comparison.models:
             answer, error = row[m], row[f"{m}:error"]
             correct = row.get(f"{m}:correct")
-            if _missing(answer):
+            if is_missing(answer):
                 text = "<i>(invalid)</i>"
             else:
                 empty = "<i>(no entities)</i>" if comparison.ner else "<i>(empty)</i>"
@@ -303,9 +300,9 @@ def _disagreements(comparison) -> str:
             score = finite_or_nan(row.get(f"{m}:score"))
             if not math.isnan(score):
                 text += f' <span class="specnb-muted">{score:.2f}</span>'
-            if not _missing(error):
+            if not is_missing(error):
                 text += f'<div class="specnb-err">{_e(_short(error, 200))}</div>'
-            wrong = gold and correct is not None and not _missing(correct) and not bool(correct)
+            wrong = gold and correct is not None and not is_missing(correct) and not bool(correct)
             cells.append(f'<td class="wrong">{text}</td>' if wrong else f"<td>{text}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     header = "".join(f"<th>{_e(h)}</th>" for h in head)

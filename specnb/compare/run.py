@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Mapping
 
@@ -12,6 +11,7 @@ from ..errors import InputError, ModelUnloadedError, TaskError
 from ..settings import config
 from ..store import default_store, dumps, encode_input
 from ..tasks import check_task, get_task
+from ..tasks.base import is_missing
 from ..tasks.ner import entity_type
 from .comparison import Comparison
 
@@ -19,10 +19,6 @@ __all__ = ["compare", "runs", "get_run", "delete_run", "COMPARED_TASKS"]
 
 #: Tasks a comparison scores (embed and generate have no label to compare).
 COMPARED_TASKS = ("classify", "sentiment", "langid", "ner")
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or type(value).__name__ == "NAType"
 
 
 def _split_inputs(inputs, labels, text):
@@ -58,7 +54,7 @@ def _gold_labels(task: str, labels, n: int) -> list | None:
     labels = labels.tolist() if hasattr(labels, "tolist") else list(labels)
     if len(labels) != n:
         raise InputError(f"labels has {len(labels)} entries for {n} inputs; give one label per input")
-    missing = [i for i, y in enumerate(labels) if (task != "ner" and _missing(y))]
+    missing = [i for i, y in enumerate(labels) if (task != "ner" and is_missing(y))]
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
         raise InputError(f"labels are missing (None/NaN) for {len(missing)} input(s) (positions {shown}); "
@@ -70,7 +66,7 @@ def _spans(value, i: int, types: tuple[str, ...]) -> list[tuple[int, int, str]]:
     """Gold entities of one input as (start, end, type), types in the run's spelling."""
     from ..tasks import Entities, Span
 
-    if _missing(value):
+    if is_missing(value):
         return []
     if isinstance(value, Entities):
         value = value.spans
@@ -279,7 +275,7 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
     chunk = config.store_chunk
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise InputError(f"specnb.config.store_chunk must be a positive int, got {chunk!r}")
-    labels_arg = dict(zip(space, descriptions.values())) if descriptions else space
+    labels_arg = descriptions or space  # descriptions are keyed by the space's labels
     settings = {"batch_size": batch_size or config.batch_size, "token_budget": dict(config.token_budget),
                 "store_chunk": chunk}
     meta = {"models": names, "label_space": list(space), "descriptions": descriptions, "seed": seed,

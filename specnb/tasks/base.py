@@ -10,7 +10,7 @@ from ..errors import TaskError
 from .prompts import Prompt
 from .types import Invalid, Label, Prediction
 
-__all__ = ["Task", "LabelTask", "normalize_answer"]
+__all__ = ["Task", "LabelTask", "normalize_answer", "is_missing"]
 
 # Texts longer than this are refused per item: no model here reads a megabyte at once.
 MAX_CHARS = 1_000_000
@@ -19,6 +19,11 @@ MAX_CHARS = 1_000_000
 _LEAD_IN = re.compile(
     r"^(?:the\s+)?(?:answer|label|topic|language|category|sentiment)(?:\s*:|\s+-\s+|\s+is\b\s*:?)\s*", re.IGNORECASE
 )
+
+
+def is_missing(value) -> bool:
+    """None, NaN or ``pd.NA``: a value that is not there (a missing input, label or cell)."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or type(value).__name__ == "NAType"
 
 
 def normalize_answer(text: str) -> str:
@@ -65,7 +70,7 @@ class Task:
         """Why the input ``text`` cannot be run (it becomes an `Invalid` prediction), or None.
 
         Missing values (None, NaN, ``pd.NA``) and non-strings are problems of their item only."""
-        if text is None or (isinstance(text, float) and math.isnan(text)) or type(text).__name__ == "NAType":
+        if is_missing(text):
             return f"missing input ({text}): there is no text to predict from"
         if not isinstance(text, str):
             return f"not a string: {type(text).__name__} {text!r:.60}; every input must be a str"
