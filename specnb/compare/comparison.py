@@ -372,6 +372,30 @@ class Comparison:
 
         return summary_html(self)
 
+    def widget(self, **kwargs):
+        """The interactive compare view (`specnb.widgets.CompareView`): summary, charts and a paginated
+        disagreement browser; its output also carries a static HTML snapshot."""
+        from ..widgets import CompareView
+
+        return CompareView(self, **kwargs)
+
+    def _ipython_display_(self) -> None:
+        """In a Jupyter kernel, the compare view; elsewhere (terminal IPython, no widget libraries), the
+        summary as HTML and text."""
+        from IPython import get_ipython
+        from IPython.display import display
+
+        from ..errors import MissingDependencyError
+
+        shell = get_ipython()
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            try:
+                display(self.widget())
+                return
+            except MissingDependencyError:
+                pass
+        display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)
+
     # -- rebuilding ----------------------------------------------------------------------------
     @classmethod
     def from_record(cls, record: dict) -> Comparison:

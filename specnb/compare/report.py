@@ -19,7 +19,7 @@ from ..settings import format_bytes
 from ..tasks.base import is_missing
 from .comparison import finite_or_nan
 
-__all__ = ["summary_html", "write_html", "DISAGREEMENT_ROWS", "INPUT_CHARS"]
+__all__ = ["summary_html", "snapshot_html", "write_html", "DISAGREEMENT_ROWS", "INPUT_CHARS"]
 
 #: Rows of the disagreement table a report shows.
 DISAGREEMENT_ROWS = 200
@@ -197,6 +197,20 @@ def summary_html(comparison) -> str:
             f'<div class="specnb-muted">{_run_line(comparison)}</div></div>')
 
 
+def snapshot_html(comparison, rows: int = 10) -> str:
+    """What a saved notebook shows for a compare view without a kernel: the title, the summary and the
+    first ``rows`` disagreements (inputs cut to 200 characters). A few KB whatever the run's size."""
+    title = f"specnb comparison · {comparison.run_id or 'not stored'}"
+    if comparison.name:
+        title += f" · {comparison.name}"
+    return (f'<div class="specnb-summary specnb-snapshot"><style>{_CSS}</style>'
+            f'<div><strong>{_e(title)}</strong></div>{_summary_table(comparison)}'
+            f'<div class="specnb-muted">{_run_line(comparison)}</div>'
+            f"{_disagreements(comparison, limit=rows, chars=200)}"
+            '<div class="specnb-muted">A static snapshot: run the notebook for the interactive view (charts, filters, '
+            "every item), or write the full report with Comparison.to_html(path).</div></div>")
+
+
 # -- the report ---------------------------------------------------------------------------------------
 def _script_json(text: str) -> str:
     """JSON made safe inside ``<script>``: no character of it can close the element or start markup."""
@@ -274,19 +288,19 @@ def _short(value, limit: int = INPUT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
 
 
-def _disagreements(comparison) -> str:
+def _disagreements(comparison, limit: int = DISAGREEMENT_ROWS, chars: int = INPUT_CHARS) -> str:
     frame = comparison.disagreements
     total = len(frame)
     if not total:
         return "<p>Every model gave the same valid answer on every item" + (
             ", and it was right." if comparison.labels is not None else ".") + "</p>"
-    shown = frame.head(DISAGREEMENT_ROWS)
+    shown = frame.head(limit)
     gold = "label" in shown.columns
     head = ["item", "input", *(["gold"] if gold else []), *comparison.models]
     rows = []
     for item, row in shown.iterrows():
         cells = [f'<td class="num">{_e(item)}</td>',
-                 f"<td>{_e(_short(row['input'])) if not is_missing(row['input']) else '<i>(none)</i>'}</td>"]
+                 f"<td>{_e(_short(row['input'], chars)) if not is_missing(row['input']) else '<i>(none)</i>'}</td>"]
         if gold:
             cells.append(f"<td>{_e(_short(row['label']))}</td>")
         for m in comparison.models:
@@ -306,10 +320,7 @@ def _disagreements(comparison) -> str:
             cells.append(f'<td class="wrong">{text}</td>' if wrong else f"<td>{text}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     header = "".join(f"<th>{_e(h)}</th>" for h in head)
-    if total <= DISAGREEMENT_ROWS:
-        note = f"All {total:,} items"
-    else:
-        note = f"The first {DISAGREEMENT_ROWS:,} of {total:,} items"
+    note = f"All {total:,} items" if total <= limit else f"The first {limit:,} of {total:,} items"
     if gold:
         what = "where the models differ, an answer is invalid or any model is wrong"
     else:

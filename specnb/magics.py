@@ -1,0 +1,299 @@
+"""IPython magics: ``%specnb`` (line) and ``%%specnb`` (cell), thin over the public API.
+
+Each subcommand parses its arguments, calls one public function and returns its result, so ``_``
+holds it. Bad arguments raise `UsageError` (one line, no traceback); specnb's own errors are shown
+the same way, with their type (``UsageError: AliasError: …``).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import MagicArgumentParser
+from traitlets import Float, Unicode
+
+import specnb
+
+from .errors import SpecnbError
+
+__all__ = ["SpecnbMagics", "load_ipython_extension", "HELP"]
+
+HELP = """\
+specnb magics — specialists vs generalists, in the notebook
+
+  %specnb load SOURCE [--as ALIAS] [--task T] [--device D] [--dtype T] [--pin]
+                      [--trust-remote-code] [--allow-pickle]
+      Load a model (catalog name, folder, .gguf/.ftz file or hub id); returns its handle.
+  %specnb unload ALIAS [ALIAS ...] | --all
+      Unload models and free their memory.
+  %specnb models [--table]
+      The model panel: loaded models, memory against the budget, unload buttons (live).
+      --table (or a terminal IPython): the same as a DataFrame.
+  %specnb catalog
+      The models specnb knows by name (DataFrame).
+
+  %%specnb compare TASK [--models A,B] [--labels VAR] [--label-space VAR|a,b,c]
+                        [--data VAR --text COL --label COL] [--sample N] [--seed S]
+                        [--name NAME] [--price-per-hour USD] [--batch-size N] [--out VAR]
+      One input per line of the cell ({expr} is replaced by its value; {{ and }} are braces).
+      With --data, the inputs come from a DataFrame: use the line magic (%specnb compare ...),
+      since IPython refuses a cell magic with an empty body. TASK: classify, sentiment, langid, ner.
+      --models defaults to the task's catalog specialist plus the configured generalist.
+      --labels names a list of gold labels, one per input line. Shows the compare view and
+      returns the Comparison (also stored in --out VAR).
+
+  %specnb runs
+      Stored runs, newest first (DataFrame).
+  %specnb show RUN_ID
+      A stored run as a Comparison (compare view).
+  %specnb help
+      This reference.
+
+Defaults are traitlets: %config SpecnbMagics.device = "cpu"   (also generalist, dtype,
+price_per_hour; or c.SpecnbMagics.* in ipython_config.py).
+"""
+
+_SUBCOMMANDS = ("load", "unload", "models", "catalog", "compare", "runs", "show", "help")
+_LINE_ONLY = ("load", "unload", "models", "catalog", "runs", "show", "help")
+
+
+def _parser(prog: str) -> MagicArgumentParser:
+    return MagicArgumentParser(prog=f"%specnb {prog}", add_help=False)
+
+
+def _split(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as error:
+        raise UsageError(f"cannot parse {line!r}: {error}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise UsageError(f"expected a number >= 1, got {value}")
+    return value
+
+
+_PARSERS: dict[str, MagicArgumentParser] = {}
+
+
+def _build_parsers() -> None:
+    p = _parser("load")
+    p.add_argument("source")
+    p.add_argument("--as", dest="alias")
+    p.add_argument("--task")
+    p.add_argument("--device")
+    p.add_argument("--dtype")
+    p.add_argument("--pin", action="store_true")
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--allow-pickle", action="store_true")
+    _PARSERS["load"] = p
+
+    p = _parser("unload")
+    p.add_argument("aliases", nargs="*")
+    p.add_argument("--all", action="store_true")
+    _PARSERS["unload"] = p
+
+    p = _parser("models")
+    p.add_argument("--table", action="store_true")
+    _PARSERS["models"] = p
+
+    for name in ("catalog", "runs", "help"):
+        _PARSERS[name] = _parser(name)
+
+    p = _parser("show")
+    p.add_argument("run_id")
+    _PARSERS["show"] = p
+
+    p = _parser("compare")
+    p.add_argument("task")
+    p.add_argument("--models")
+    p.add_argument("--labels")
+    p.add_argument("--label-space")
+    p.add_argument("--data")
+    p.add_argument("--text")
+    p.add_argument("--label")
+    p.add_argument("--sample", type=_positive_int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name")
+    p.add_argument("--price-per-hour", type=float)
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--out")
+    _PARSERS["compare"] = p
+
+
+_build_parsers()
+
+_BRACES = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+@magics_class
+class SpecnbMagics(Magics):
+    """``%specnb`` and ``%%specnb``; ``%specnb help`` prints the reference."""
+
+    device = Unicode("auto", help="Device for %specnb load and the models %%specnb compare loads.").tag(config=True)
+    dtype = Unicode("auto", help="dtype for %specnb load.").tag(config=True)
+    generalist = Unicode("smollm2", help="The generalist %%specnb compare adds when --models is not given.").tag(
+        config=True)
+    price_per_hour = Float(None, allow_none=True, help="$ per device-hour for compare; None: specnb.config.").tag(
+        config=True)
+
+    # -- dispatch ---------------------------------------------------------------------------------------
+    @line_cell_magic
+    def specnb(self, line: str, cell: str | None = None):
+        """specnb's notebook commands; ``%specnb help`` lists them."""
+        words = line.strip().split(None, 1)
+        if not words:
+            raise UsageError(f"%specnb needs a command: {', '.join(_SUBCOMMANDS)} (see %specnb help)")
+        command, rest = words[0], words[1] if len(words) > 1 else ""
+        if command not in _SUBCOMMANDS:
+            raise UsageError(f"unknown command {command!r}; valid: {', '.join(_SUBCOMMANDS)} (see %specnb help)")
+        if cell is not None and command in _LINE_ONLY:
+            raise UsageError(f"%%specnb {command} takes no cell body; use the line magic %specnb {command}")
+        args = _PARSERS[command].parse_args(_split(rest))
+        if cell is None and command == "compare" and args.data is None:
+            raise UsageError("compare takes its inputs from the cell (%%specnb compare TASK --models A,B, then one "
+                             "input per line) or from a DataFrame (%specnb compare TASK --data VAR ...)")
+        try:
+            return getattr(self, f"_{command}")(args, cell)
+        except SpecnbError as error:
+            raise UsageError(f"{type(error).__name__}: {error}") from None
+
+    # -- commands ---------------------------------------------------------------------------------------
+    def _help(self, args, cell):
+        print(HELP)
+
+    def _load(self, args, cell):
+        return specnb.load(args.source, alias=args.alias, task=args.task, device=args.device or self.device,
+                           dtype=args.dtype or self.dtype, pin=args.pin, trust_remote_code=args.trust_remote_code,
+                           allow_pickle=args.allow_pickle)
+
+    def _unload(self, args, cell):
+        if args.all and args.aliases:
+            raise UsageError("give aliases or --all, not both")
+        if not args.all and not args.aliases:
+            loaded = ", ".join(m.alias for m in specnb.registry) or "none"
+            raise UsageError(f"%specnb unload needs an alias (loaded: {loaded}) or --all")
+        aliases = [m.alias for m in specnb.registry] if args.all else args.aliases
+        for alias in aliases:
+            specnb.get(alias)  # every alias is checked before any is unloaded
+        for alias in aliases:
+            specnb.unload(alias)
+        print(f"unloaded {', '.join(aliases)}" if aliases else "no model was loaded")
+
+    def _models(self, args, cell):
+        if args.table or not self._in_kernel():
+            return specnb.models()
+        from .widgets import ModelPanel
+
+        return ModelPanel()
+
+    def _catalog(self, args, cell):
+        return specnb.catalog()
+
+    def _runs(self, args, cell):
+        return specnb.runs()
+
+    def _show(self, args, cell):
+        return specnb.get_run(args.run_id)
+
+    def _compare(self, args, cell):
+        body = self._expand(cell or "")
+        lines = [x.strip() for x in body.splitlines() if x.strip()]
+        ns = self.shell.user_ns
+        if args.out is not None and not args.out.isidentifier():
+            raise UsageError(f"--out needs a Python name, got {args.out!r}")
+        if args.data is not None:
+            if lines:
+                raise UsageError("--data gives the inputs: leave the cell body empty, or drop --data")
+            inputs = self._variable(ns, args.data, "--data")
+            labels = args.label if args.label is not None else (self._variable(ns, args.labels, "--labels")
+                                                                 if args.labels else None)
+            text = args.text or "text"
+        else:
+            if args.text or args.label:
+                raise UsageError("--text and --label name columns of --data; give --data VAR too")
+            if not lines:
+                raise UsageError("no inputs: write one input per line in the cell, or pass --data VAR")
+            inputs, text = lines, "text"
+            labels = self._variable(ns, args.labels, "--labels") if args.labels else None
+            if labels is not None:
+                labels = list(labels)
+                if len(labels) != len(lines):
+                    raise UsageError(f"--labels {args.labels} holds {len(labels)} labels for {len(lines)} input lines")
+        label_space = None
+        if args.label_space:
+            if args.label_space.isidentifier() and args.label_space in ns:
+                label_space = ns[args.label_space]
+            else:
+                label_space = [x.strip() for x in args.label_space.split(",") if x.strip()]
+        models = args.models or self._default_models(args.task)
+        if self.device != "auto":
+            models = self._preload(models, args.task)
+        result = specnb.compare(args.task, inputs, models, labels=labels, label_space=label_space, text=text,
+                                sample=args.sample, seed=args.seed, name=args.name, batch_size=args.batch_size,
+                                price_per_hour=args.price_per_hour if args.price_per_hour is not None
+                                else self.price_per_hour)
+        if args.out:
+            ns[args.out] = result
+        return result
+
+    # -- helpers ----------------------------------------------------------------------------------------
+    def _in_kernel(self) -> bool:
+        return getattr(self.shell, "kernel", None) is not None
+
+    def _expand(self, body: str) -> str:
+        ns = self.shell.user_ns
+
+        def value(match):
+            if match.group(0) == "{{":
+                return "{"
+            if match.group(0) == "}}":
+                return "}"
+            expr = match.group(1).strip()
+            if not expr:
+                raise UsageError("empty {} in the cell; write {{}} for literal braces")
+            try:
+                return str(eval(expr, ns))  # noqa: S307 - the user's own expression, in the user's namespace
+            except Exception as error:
+                raise UsageError(f"{{{expr}}} in the cell: {type(error).__name__}: {error} "
+                                 "(write {{ and }} for literal braces)") from None
+
+        return _BRACES.sub(value, body)
+
+    @staticmethod
+    def _variable(ns: dict, name: str, option: str):
+        if name not in ns:
+            raise UsageError(f"{option} {name}: no variable called {name!r} in the notebook")
+        return ns[name]
+
+    def _default_models(self, task: str) -> str:
+        from .catalog import ENTRIES
+
+        # classify has no dedicated embedded model: MiniLM answers it zero-shot.
+        wanted = "embed" if task == "classify" else task
+        specialists = [e.name for e in ENTRIES.values() if e.task == wanted and e.role == "specialist" and e.embedded]
+        if not specialists:
+            raise UsageError(f"no embedded specialist for task {task!r}: pass --models A,B")
+        return f"{specialists[0]},{self.generalist}"
+
+    def _preload(self, models: str, task: str) -> list:
+        out = []
+        for name in [m.strip() for m in models.split(",") if m.strip()]:
+            out.append(name if name in specnb.registry else specnb.load(name, task=task, device=self.device))
+        return out
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext specnb``: register the magics (idempotent)."""
+    if getattr(ipython, "_specnb_magics", None) is None:
+        magics = SpecnbMagics(ipython)
+        ipython.register_magics(magics)
+        ipython._specnb_magics = magics

@@ -1,0 +1,49 @@
+"""The TypeScript front ends type-check, and the built bundles the widgets load are those of the sources."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JS = ROOT / "js"
+STATIC = ROOT / "specnb" / "static"
+
+
+def _tool(name: str) -> Path:
+    path = JS / "node_modules" / ".bin" / name
+    if not path.exists() or shutil.which("node") is None:
+        reason = f"{path} or node is missing: run `make js` (Node.js 18+ and npm)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def test_typescript_type_checks():
+    result = subprocess.run([str(_tool("tsc")), "--noEmit", "-p", str(JS)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bundles_are_built_from_the_current_sources(tmp_path):
+    """`make js` output matches a fresh esbuild run of js/src (so a stale bundle cannot pass the tests)."""
+    _tool("esbuild")
+    env = {**os.environ, "SPECNB_STATIC_OUT": str(tmp_path)}
+    result = subprocess.run(["node", "build.mjs"], cwd=JS, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("model_panel.js", "compare_view.js", "widgets.css"):
+        assert (tmp_path / name).read_bytes() == (STATIC / name).read_bytes(), f"{name} is stale: run `make js`"
+
+
+@pytest.mark.parametrize("name", ["model_panel.js", "compare_view.js"])
+def test_bundles_are_small_esm_without_html_injection(name):
+    text = (STATIC / name).read_text(encoding="utf-8")
+    assert len(text) < 60_000
+    assert "export" in text and "render" in text
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
+        assert sink not in text, f"{name} uses {sink}: user and model text must reach the DOM as text"

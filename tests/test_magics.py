@@ -1,0 +1,206 @@
+"""The %specnb magics on a fresh InteractiveShell: parsing, dispatch, results and UsageError."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+import specnb
+from specnb.magics import HELP, SpecnbMagics
+
+SENTENCES = ["The cat sat on the mat and looked out of the window.",
+             "Le chat est assis sur le tapis et regarde par la fenêtre.",
+             "Der Hund läuft schnell durch den großen grünen Park."]
+GOLD = ["en", "fr", "de"]
+
+
+@pytest.fixture
+def shell(specnb_home):
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = InteractiveShell(config=config)
+    shell.run_line_magic("load_ext", "specnb")
+    yield shell
+    shell.configurables.clear()
+
+
+def always(label):
+    def predict(texts):
+        return [label for _ in texts]
+
+    return predict
+
+
+def test_load_ext_registers_line_and_cell_magic_once(shell):
+    assert "specnb" in shell.magics_manager.magics["line"]
+    assert "specnb" in shell.magics_manager.magics["cell"]
+    first = shell._specnb_magics
+    shell.run_line_magic("load_ext", "specnb")
+    shell.run_line_magic("reload_ext", "specnb")
+    assert shell._specnb_magics is first
+    assert sum(isinstance(c, SpecnbMagics) for c in shell.configurables) == 1
+
+
+def test_help_prints_the_whole_reference(shell, capsys):
+    assert shell.run_line_magic("specnb", "help") is None
+    out = capsys.readouterr().out
+    assert out.strip() == HELP.strip()
+    for command in ("load", "unload", "models", "catalog", "compare", "runs", "show", "help"):
+        assert f"%specnb {command}" in out or f"%%specnb {command}" in out
+
+
+@pytest.mark.parametrize("line, message", [
+    ("", "needs a command"),
+    ("lod langid", "unknown command 'lod'"),
+    ("load", "the following arguments are required: source"),
+    ("load langid --bogus 1", "unrecognized arguments: --bogus 1"),
+    ("load 'langid", "cannot parse"),
+    ("unload", "needs an alias"),
+    ("show", "required: run_id"),
+    ("compare langid --models langid", "takes its inputs from the cell"),
+])
+def test_bad_arguments_raise_usage_error(shell, line, message):
+    with pytest.raises(UsageError, match=message):
+        shell.run_line_magic("specnb", line)
+
+
+def test_usage_error_shows_as_one_line_without_traceback(shell, capsys):
+    result = shell.run_cell("%specnb load langid --task nonsense")
+    err = capsys.readouterr().err
+    assert not result.success
+    assert isinstance(result.error_in_exec, UsageError)
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("UsageError: TaskError: ")
+    assert "Traceback" not in err
+
+
+def test_load_returns_the_handle_and_underscore_holds_it(shell):
+    shell.run_cell("%specnb load langid --as lid", store_history=True)
+    model = specnb.get("lid")
+    assert shell.user_ns["_"] is model
+    assert model.task == "langid" and model.device == "cpu"
+    assert shell.run_line_magic("specnb", "load langid --as lid") is model  # same source: same handle
+
+
+def test_load_library_error_is_a_one_line_usage_error_naming_the_type(shell):
+    with pytest.raises(UsageError, match=r"^UnknownModelError: .*no-such-model"):
+        shell.run_line_magic("specnb", "load no-such-model")
+
+
+def test_unload_one_many_and_all(shell, capsys):
+    specnb.load(always("en"), alias="a", task="langid")
+    specnb.load(always("fr"), alias="b", task="langid")
+    specnb.load(always("de"), alias="c", task="langid")
+    shell.run_line_magic("specnb", "unload a")
+    assert [m.alias for m in specnb.registry] == ["b", "c"]
+    with pytest.raises(UsageError, match="AliasError: .*'zz'.*loaded: b, c"):
+        shell.run_line_magic("specnb", "unload b zz")
+    assert [m.alias for m in specnb.registry] == ["b", "c"]  # checked before anything is unloaded
+    with pytest.raises(UsageError, match="not both"):
+        shell.run_line_magic("specnb", "unload b --all")
+    shell.run_line_magic("specnb", "unload --all")
+    assert len(specnb.registry) == 0
+    assert "unloaded b, c" in capsys.readouterr().out
+
+
+def test_models_and_catalog_return_dataframes_outside_a_kernel(shell):
+    specnb.load(always("en"), alias="a", task="langid")
+    frame = shell.run_line_magic("specnb", "models")
+    assert isinstance(frame, pd.DataFrame) and list(frame["alias"]) == ["a"]
+    assert list(shell.run_line_magic("specnb", "models --table")["alias"]) == ["a"]
+    catalog = shell.run_line_magic("specnb", "catalog")
+    assert {"langid", "smollm2", "minilm"} <= set(catalog["name"])
+
+
+def test_line_commands_refuse_a_cell_body(shell):
+    with pytest.raises(UsageError, match="takes no cell body"):
+        shell.run_cell_magic("specnb", "models", "x\n")
+
+
+def test_compare_cell_one_input_per_line_with_interpolation_and_out(shell):
+    specnb.load(always("en"), alias="english", task="langid")
+    specnb.load(always("fr"), alias="french", task="langid")
+    shell.user_ns.update(word="mat", gold=GOLD)
+    body = "The cat sat on the {word} and looked out of the window.\n\n" + "\n".join(SENTENCES[1:]) + "\n"
+    result = shell.run_cell_magic("specnb", "compare langid --models english,french --labels gold --out cmp", body)
+    assert isinstance(result, specnb.Comparison)
+    assert shell.user_ns["cmp"] is result
+    assert result.inputs == SENTENCES  # blank lines dropped, {word} replaced
+    assert result.labels == GOLD
+    assert result.summary.loc["english", "accuracy"] == pytest.approx(1 / 3)
+    assert result.run_id in set(specnb.runs()["id"])
+
+
+def test_compare_cell_literal_braces_and_bad_expressions(shell):
+    specnb.load(always("en"), alias="english", task="langid")
+    result = shell.run_cell_magic("specnb", "compare langid --models english", "a {{b}} c\n")
+    assert result.inputs == ["a {b} c"]
+    with pytest.raises(UsageError, match=r"\{missing\} in the cell: NameError"):
+        shell.run_cell_magic("specnb", "compare langid --models english", "text {missing}\n")
+
+
+def test_compare_with_a_dataframe(shell):
+    specnb.load(always("en"), alias="english", task="langid")
+    shell.user_ns["df"] = pd.DataFrame({"sentence": SENTENCES, "lang": GOLD})
+    line = "compare langid --models english --data df --text sentence --label lang"
+    result = shell.run_line_magic("specnb", line)  # IPython refuses %%magic with an empty body
+    assert result.inputs == SENTENCES and result.labels == GOLD
+    assert shell.run_cell_magic("specnb", line, "\n").inputs == SENTENCES  # a blank body is fine too
+    assert result.summary.loc["english", "accuracy"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("line, body, message", [
+    ("compare langid --models english --data nope", "\n", "no variable called 'nope'"),
+    ("compare langid --models english --data df", "more text\n", "leave the cell body empty"),
+    ("compare langid --models english --text sentence", "x\n", "give --data VAR too"),
+    ("compare langid --models english", "\n  \n", "no inputs"),
+    ("compare langid --models english --labels gold", "one\n", "holds 3 labels for 1 input lines"),
+    ("compare langid --models english --sample 0", "x\n", "expected a number >= 1"),
+    ("compare langid --models english --out 1x", "x\n", "needs a Python name"),
+    ("compare", "x\n", "required: task"),
+    ("compare langid --models nobody", "x\n", "UnknownModelError"),
+    ("compare topics --models english", "x\n", "TaskError"),
+])
+def test_compare_bad_arguments(shell, line, body, message):
+    specnb.load(always("en"), alias="english", task="langid")
+    shell.user_ns.update(df=pd.DataFrame({"sentence": SENTENCES}), gold=GOLD)
+    with pytest.raises(UsageError, match=message):
+        shell.run_cell_magic("specnb", line, body)
+
+
+def test_runs_and_show_round_trip(shell):
+    specnb.load(always("en"), alias="english", task="langid")
+    shell.user_ns["gold"] = GOLD
+    first = shell.run_cell_magic("specnb", "compare langid --models english --labels gold --name mine",
+                                 "\n".join(SENTENCES))
+    runs = shell.run_line_magic("specnb", "runs")
+    assert first.run_id in set(runs["id"])
+    again = shell.run_line_magic("specnb", f"show {first.run_id}")
+    assert again.run_id == first.run_id and again.inputs == first.inputs and again.name == "mine"
+    with pytest.raises(UsageError, match="RunNotFoundError"):
+        shell.run_line_magic("specnb", "show no-such-run")
+
+
+def test_defaults_are_configurable_traitlets(specnb_home):
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.SpecnbMagics.generalist = "english"
+    config.SpecnbMagics.price_per_hour = 7.5
+    shell = InteractiveShell(config=config)
+    shell.run_line_magic("load_ext", "specnb")
+    magics = shell._specnb_magics
+    assert magics.generalist == "english" and magics.price_per_hour == 7.5
+    specnb.load(always("en"), alias="english", task="langid")
+    # --models omitted: the catalog's langid specialist plus the configured generalist
+    result = shell.run_cell_magic("specnb", "compare langid", "\n".join(SENTENCES))
+    assert result.models == ["langid", "english"]
+    assert set(result.summary["price_per_hour"]) == {7.5}
+    shell.run_line_magic("config", "SpecnbMagics.device = 'cpu'")
+    assert magics.device == "cpu"
+    shell.run_line_magic("specnb", "unload --all")
+    shell.run_line_magic("specnb", "load langid")
+    assert specnb.get("langid").device == "cpu"
