@@ -54,6 +54,7 @@ bench: install
 	$(PY) bench/load_cached.py
 	$(PY) bench/engine.py
 	$(PY) bench/generalist.py
+	$(PY) bench/compare_view.py
 
 clean:
 	rm -rf build .pytest_cache specnb/static

@@ -99,3 +99,28 @@ def test_empty_inputs_give_nan_not_errors():
     assert np.isnan(metrics.accuracy([], []))
     assert np.isnan(metrics.label_metrics([], [])["accuracy_low"])
     assert np.isnan(metrics.entity_metrics([], [])["f1"])
+
+
+def test_paired_metrics_on_large_runs_resample_patterns_with_the_same_distribution():
+    """Above PATTERN_MIN_ITEMS, intervals come from pattern counts: the same point estimates, intervals
+    within bootstrap noise of the item-by-item ones, and the same draws for every model (pairing)."""
+    rng = np.random.default_rng(11)
+    n = metrics.PATTERN_MIN_ITEMS + 5_000
+    gold = rng.choice(list("abcd"), n).tolist()
+    good = [g if rng.random() < 0.9 else "a" for g in gold]
+    poor = [g if rng.random() < 0.6 else (None if rng.random() < 0.1 else "b") for g in gold]
+    paired = metrics.paired_label_metrics(gold, {"good": good, "poor": poor, "twin": list(good)}, seed=5)
+    for name, predicted in (("good", good), ("poor", poor)):
+        items = metrics.label_metrics(gold, predicted, seed=5, samples=300)
+        for key in ("accuracy", "macro_f1"):
+            assert paired[name][key] == items[key]
+            for bound in ("_low", "_high"):
+                assert paired[name][key + bound] == pytest.approx(items[key + bound], abs=0.003)
+    assert paired["twin"] == paired["good"]  # identical answers, identical draws: the resamples are paired
+    assert paired == metrics.paired_label_metrics(gold, {"good": good, "poor": poor, "twin": good}, seed=5)
+
+
+def test_paired_metrics_on_small_runs_are_label_metrics():
+    gold, predicted = ["a", "b", "a", "c"] * 10, ["a", "a", "a", "c"] * 10
+    assert metrics.paired_label_metrics(gold, {"m": predicted}, seed=2) == {
+        "m": metrics.label_metrics(gold, predicted, seed=2)}

@@ -161,6 +161,9 @@ class Comparison:
 
         rows = self.done
         gold = None if self._gold is None else self._pick(self._gold, rows)
+        if gold is not None and not self.ner:
+            paired = metrics.paired_label_metrics(
+                gold, {m: self._pick(self._keys[m], rows) for m in self.models}, seed=self.seed)
         records = []
         for m in self.models:
             keys = self._pick(self._keys[m], rows)
@@ -177,7 +180,7 @@ class Comparison:
                 if self.ner:
                     scores = metrics.entity_metrics(gold, keys, seed=self.seed)
                 else:
-                    scores = metrics.label_metrics(gold, keys, seed=self.seed)
+                    scores = paired[m]
                 record.update(scores)
             for other in self.models:
                 record[f"agree:{other}"] = metrics.agreement(keys, self._pick(self._keys[other], rows))

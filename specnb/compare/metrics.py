@@ -9,6 +9,10 @@ counted wrong, never dropped), and entities are sets of ``(start, end, type)`` t
   match a gold one; precision, recall and F1 are micro-averaged over all entities.
 * Intervals are percentile bootstrap intervals over items. The resampled item indices depend only
   on the seed and the number of items, so every model of one comparison is resampled the same way.
+  Above `PATTERN_MIN_ITEMS` items, `paired_label_metrics` draws the same resamples as multinomial
+  counts over the distinct (gold, answer of each model) patterns instead of item by item: the same
+  distribution, paired across models, at a cost that grows with the patterns, not the items
+  (100,000 items, 2 models: 14 s → well under a second).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ __all__ = [
     "entity_scores",
     "bootstrap_indices",
     "label_metrics",
+    "paired_label_metrics",
+    "PATTERN_MIN_ITEMS",
     "entity_metrics",
     "agreement",
     "confusion_counts",
@@ -32,6 +38,10 @@ __all__ = [
 
 BOOTSTRAP_SAMPLES = 1000
 CONFIDENCE = 0.95
+#: From this many items on, `paired_label_metrics` resamples patterns instead of items.
+PATTERN_MIN_ITEMS = 20_000
+#: ... as long as there are at most this many distinct patterns.
+_MAX_PATTERNS = 5_000
 
 
 def accuracy(gold: Sequence[str], predicted: Sequence[str | None]) -> float:
@@ -59,6 +69,12 @@ def _macro_f1_rows(t: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
     tp = np.bincount((hits + offset).ravel(), minlength=size).reshape(rows, k + 1)[:, :k]
     true = np.bincount((t + offset).ravel(), minlength=size).reshape(rows, k + 1)[:, :k]
     pred = np.bincount((p + offset).ravel(), minlength=size).reshape(rows, k + 1)[:, :k]
+    return _macro_f1_counts(tp, true, pred)
+
+
+def _macro_f1_counts(tp: np.ndarray, true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Macro-F1 per row from per-label counts of hits, gold occurrences and predictions, shape (B, k)."""
+    rows = tp.shape[0]
     present = (true + pred) > 0
     f1 = np.divide(2 * tp, true + pred, out=np.zeros(tp.shape, dtype=np.float64), where=present)
     counted = present.sum(axis=1)
@@ -128,6 +144,37 @@ def label_metrics(gold, predicted, *, seed: int = 0, samples: int = BOOTSTRAP_SA
         "macro_f1_low": f1_low,
         "macro_f1_high": f1_high,
     }
+
+
+def paired_label_metrics(gold, predictions: dict, *, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> dict:
+    """`label_metrics` for several models' ``predictions`` (by model) on the same ``gold``, every model
+    resampled on the same items; fast on large runs (see the module notes)."""
+    n = len(gold)
+    if n < PATTERN_MIN_ITEMS or not predictions:
+        return {m: label_metrics(gold, p, seed=seed, samples=samples) for m, p in predictions.items()}
+    coded = {m: _codes(gold, p) for m, p in predictions.items()}
+    stacked = np.stack([code for t, p, _ in coded.values() for code in (t, p)], axis=1)
+    patterns, freq = np.unique(stacked, axis=0, return_counts=True)
+    if len(patterns) > _MAX_PATTERNS:
+        return {m: label_metrics(gold, p, seed=seed, samples=samples) for m, p in predictions.items()}
+    counts = np.random.default_rng(seed).multinomial(n, freq / n, size=samples).astype(np.float64)
+    out = {}
+    for j, (model, (t, p, k)) in enumerate(coded.items()):
+        pt, pp = patterns[:, 2 * j], patterns[:, 2 * j + 1]
+        eye = np.eye(k + 1)
+        true_hot, pred_hot = eye[pt][:, :k], eye[pp][:, :k]
+        hit_hot = true_hot * (pt == pp)[:, None]
+        acc_low, acc_high = _interval(counts @ (pt == pp) / n)
+        f1_low, f1_high = _interval(_macro_f1_counts(counts @ hit_hot, counts @ true_hot, counts @ pred_hot))
+        out[model] = {
+            "accuracy": float((t == p).mean()),
+            "accuracy_low": acc_low,
+            "accuracy_high": acc_high,
+            "macro_f1": float(_macro_f1_rows(t[None, :], p[None, :], k)[0]),
+            "macro_f1_low": f1_low,
+            "macro_f1_high": f1_high,
+        }
+    return out
 
 
 def entity_metrics(gold, predicted, *, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> dict:
