@@ -8,11 +8,12 @@ the same way, with their type (``UsageError: AliasError: …``).
 from __future__ import annotations
 
 import re
-import shlex
+import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
+from IPython.utils.process import arg_split
 from traitlets import Float, Unicode
 
 import specnb
@@ -65,8 +66,9 @@ def _parser(prog: str) -> MagicArgumentParser:
 
 
 def _split(line: str) -> list[str]:
+    """Words as IPython splits them (POSIX quoting; Windows paths keep their backslashes on Windows)."""
     try:
-        return shlex.split(line)
+        return arg_split(line, posix=not sys.platform.startswith("win"), strict=True)
     except ValueError as error:
         raise UsageError(f"cannot parse {line!r}: {error}") from None
 

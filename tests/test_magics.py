@@ -204,3 +204,12 @@ def test_defaults_are_configurable_traitlets(specnb_home):
     shell.run_line_magic("specnb", "unload --all")
     shell.run_line_magic("specnb", "load langid")
     assert specnb.get("langid").device == "cpu"
+
+
+def test_load_takes_a_quoted_path_with_spaces(shell, tiny_langid_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "my models" / "lang id"
+    shutil.copytree(tiny_langid_dir, folder)
+    model = shell.run_line_magic("specnb", f'load "{folder}" --as spaced --task langid')
+    assert model.alias == "spaced" and specnb.get("spaced") is model

@@ -177,11 +177,7 @@ class Comparison:
                 "valid": float(np.mean([k is not None for k in keys])) if rows else float("nan"),
             }
             if gold is not None:
-                if self.ner:
-                    scores = metrics.entity_metrics(gold, keys, seed=self.seed)
-                else:
-                    scores = paired[m]
-                record.update(scores)
+                record.update(metrics.entity_metrics(gold, keys, seed=self.seed) if self.ner else paired[m])
             for other in self.models:
                 record[f"agree:{other}"] = metrics.agreement(keys, self._pick(self._keys[other], rows))
             seconds = self._pick(self.item_seconds[m], rows)
