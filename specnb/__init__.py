@@ -10,6 +10,7 @@ from . import errors as _errors
 from .backends.registry import Model, registry
 from .catalog import catalog
 from .compare import Comparison, compare, delete_run, get_run, runs
+from .compose import Pipeline, stage
 from .errors import *  # noqa: F403  (the SpecnbError tree, listed in errors.__all__)
 from .settings import config
 from .tasks import TASKS, Embedding, Entities, Generation, Invalid, Label, Prompt, Span
@@ -25,6 +26,8 @@ __all__ = [
     "runs",
     "get_run",
     "delete_run",
+    "Pipeline",
+    "stage",
     "load",
     "unload",
     "models",

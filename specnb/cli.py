@@ -1,4 +1,4 @@
-"""``specnb`` command line: ``demo``, ``catalog``, ``compare`` and ``runs``."""
+"""``specnb`` command line: ``demo``, ``catalog``, ``compare``, ``run`` and ``runs``."""
 
 from __future__ import annotations
 
@@ -98,6 +98,46 @@ def _compare(args) -> int:
                          batch_size=args.batch_size)
     _print_comparison(comparison)
     _write_outputs(comparison, outputs)
+    return 0
+
+
+#: What ``specnb run -o`` writes, by extension.
+PIPELINE_OUTPUTS = (".parquet", ".csv", ".jsonl")
+
+
+def _run_pipeline(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .compose import Pipeline
+    from .errors import InputError
+    from .settings import config
+
+    out = Path(args.output)
+    if out.suffix.lower() not in PIPELINE_OUTPUTS:
+        raise InputError(f"-o {str(out)!r}: write .parquet, .csv or .jsonl")
+    pipe = Pipeline.from_yaml(Path(args.pipeline))
+    frame = read_table(args.data)
+    records = pipe.records(frame, text=args.text)
+    pipe.validate(fields=set(frame.columns) | {pipe.input})
+    done, profiles = [], []
+    step = max(1, config.store_chunk)
+    with tqdm(total=len(records), desc=f"{pipe.name}", unit="item", disable=not config.progress) as bar:
+        for start in range(0, len(records), step):
+            done.extend(pipe.run(records[start:start + step]))
+            profiles.append(pipe.last_profile)
+            bar.update(min(step, len(records) - start))
+    import pandas as pd
+
+    result = pd.DataFrame.from_records(done)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = out.suffix.lower()
+    if suffix == ".parquet":
+        result.to_parquet(out, index=False)
+    elif suffix == ".csv":
+        result.to_csv(out, index=False)
+    else:
+        result.to_json(out, orient="records", lines=True, force_ascii=False)
+    print(f"{len(result):,} records, {len(result.columns)} columns -> {out}")
     return 0
 
 
@@ -218,6 +258,14 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("-o", "--output", action="append", metavar="FILE",
                      help=f"write the report (.html) or the per-item table ({outputs} by extension); repeatable")
     cmp.set_defaults(func=_compare)
+
+    run = sub.add_parser("run", help="run a pipeline (YAML) on a data file")
+    run.add_argument("pipeline", metavar="PIPE.yaml")
+    run.add_argument("data", metavar="INPUT", help="CSV, JSON Lines or Parquet")
+    run.add_argument("-o", "--output", required=True, metavar="OUT", help="output: .parquet, .csv or .jsonl")
+    run.add_argument("--engine", choices=["local"], default="local")
+    run.add_argument("--text", default=None, metavar="COL", help="the input text column (default: the pipeline's input)")
+    run.set_defaults(func=_run_pipeline)
 
     runs = sub.add_parser("runs", help="list, show or delete stored comparisons")
     runs.set_defaults(func=_runs)

@@ -20,6 +20,7 @@ __all__ = [
     "InputError",
     "StoreError",
     "RunNotFoundError",
+    "PipelineError",
     "SpecnbWarning",
     "EvictionWarning",
 ]
@@ -88,6 +89,11 @@ class RunNotFoundError(StoreError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class PipelineError(SpecnbError, ValueError):
+    """A pipeline cannot be built or run: bad syntax, an unknown model or field, a cycle, a wrong task.
+    The message names the line (cell or YAML) when there is one."""
 
 
 class SpecnbWarning(UserWarning):

@@ -46,6 +46,15 @@ specnb magics — specialists vs generalists, in the notebook
       --labels names a list of gold labels, one per input line. Shows the compare view and
       returns the Comparison (also stored in --out VAR).
 
+  %%specnb pipe NAME [--sample VAR|N] [--replace]
+      Append stages to the pipeline NAME (a specnb.Pipeline in the notebook), one per line:
+        lang = langid(text)
+        topic = cascade(minilm, smollm2, labels=topics, threshold=0.7)(text)
+        route lang: en -> sent = vader(text); * -> skip
+        my_stage                       (a @specnb.stage function over a batch of records)
+      --sample VAR previews every cell on VAR's first 20 items (--sample N: N items);
+      --replace starts over.
+
   %specnb runs
       Stored runs, newest first (DataFrame).
   %specnb show RUN_ID
@@ -57,7 +66,7 @@ Defaults are traitlets: %config SpecnbMagics.device = "cpu"   (also generalist, 
 price_per_hour; or c.SpecnbMagics.* in ipython_config.py).
 """
 
-_SUBCOMMANDS = ("load", "unload", "models", "catalog", "compare", "runs", "show", "help")
+_SUBCOMMANDS = ("load", "unload", "models", "catalog", "compare", "pipe", "runs", "show", "help")
 _LINE_ONLY = ("load", "unload", "models", "catalog", "runs", "show", "help")
 
 
@@ -110,6 +119,12 @@ def _build_parsers() -> None:
     for name in ("catalog", "runs", "help"):
         _PARSERS[name] = _parser(name)
 
+    p = _parser("pipe")
+    p.add_argument("name")
+    p.add_argument("--sample")
+    p.add_argument("--replace", action="store_true")
+    _PARSERS["pipe"] = p
+
     p = _parser("show")
     p.add_argument("run_id")
     _PARSERS["show"] = p
@@ -160,6 +175,8 @@ class SpecnbMagics(Magics):
         if cell is not None and command in _LINE_ONLY:
             raise UsageError(f"%%specnb {command} takes no cell body; use the line magic %specnb {command}")
         args = _PARSERS[command].parse_args(_split(rest))
+        if cell is None and command == "pipe":
+            raise UsageError("pipe is a cell magic: %%specnb pipe NAME, then one stage per line")
         if cell is None and command == "compare" and args.data is None:
             raise UsageError("compare takes its inputs from the cell (%%specnb compare TASK --models A,B, then one "
                              "input per line) or from a DataFrame (%specnb compare TASK --data VAR ...)")
@@ -199,6 +216,30 @@ class SpecnbMagics(Magics):
 
     def _catalog(self, args, cell):
         return specnb.catalog()
+
+    def _pipe(self, args, cell):
+        from .compose import Pipeline, parse
+
+        if not args.name.isidentifier():
+            raise UsageError(f"the pipeline's name must be a Python name, got {args.name!r}")
+        ns = self.shell.user_ns
+        existing = ns.get(args.name)
+        pipe = existing if isinstance(existing, Pipeline) and not args.replace else Pipeline(name=args.name)
+        sample = size = None
+        if args.sample is not None:
+            if args.sample.isdigit():
+                size = _positive_int(args.sample)
+            else:
+                sample = self._variable(ns, args.sample, "--sample")
+        pipe.add(parse(cell), namespace=ns)  # validated before anything is appended
+        if sample is not None:
+            pipe.sample = sample
+        if size is not None:
+            pipe.preview_size = size
+        ns[args.name] = pipe
+        if pipe.sample is not None:
+            pipe.preview()
+        return pipe
 
     def _runs(self, args, cell):
         return specnb.runs()
