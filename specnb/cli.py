@@ -129,6 +129,8 @@ def _run_pipeline(args) -> int:
     import pandas as pd
 
     result = pd.DataFrame.from_records(done)
+    if args.text and args.text != pipe.input:
+        result = result.rename(columns={pipe.input: args.text})  # the input column keeps its own name
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
     if suffix == ".parquet":

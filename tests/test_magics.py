@@ -213,3 +213,35 @@ def test_load_takes_a_quoted_path_with_spaces(shell, tiny_langid_dir, tmp_path):
     shutil.copytree(tiny_langid_dir, folder)
     model = shell.run_line_magic("specnb", f'load "{folder}" --as spaced --task langid')
     assert model.alias == "spaced" and specnb.get("spaced") is model
+
+
+# -- %%specnb pipe -----------------------------------------------------------------------------------------------
+def test_pipe_cells_append_preview_and_replace(shell):
+    specnb.load(always("en"), alias="english", task="langid")
+    specnb.load(lambda texts: [("pos", 0.9)] * len(texts), alias="pos", task="classify")
+    shell.user_ns.update(sample=SENTENCES, kinds=["pos", "neg"])
+    first = shell.run_cell_magic("specnb", "pipe triage --sample sample", "lang = english(text)\n")
+    assert isinstance(first, specnb.Pipeline) and shell.user_ns["triage"] is first
+    assert list(first.last_preview["lang"]) == ["en"] * 3  # every cell previews on the sample
+    second = shell.run_cell_magic("specnb", "pipe triage --sample 2",
+                                  "route lang: en -> kind = pos(text, labels=kinds); * -> skip\n")
+    assert second is first and len(first) == 2 and len(first.last_preview) == 2
+    assert first.stages[1]["branches"]["en"][0]["labels"] == ["pos", "neg"]  # notebook names resolved
+    out = shell.run_cell("triage(['The dog sleeps.'])").result
+    assert list(out.columns) == ["text", "lang", "lang:score", "kind", "kind:score"]
+    replaced = shell.run_cell_magic("specnb", "pipe triage --replace", "lang = english(text)\n")
+    assert replaced is not first and len(replaced) == 1 and shell.user_ns["triage"] is replaced
+
+
+def test_pipe_errors_are_usage_errors_naming_the_line_and_change_nothing(shell):
+    specnb.load(always("en"), alias="english", task="langid")
+    pipe = shell.run_cell_magic("specnb", "pipe p", "lang = english(text)\n")
+    with pytest.raises(UsageError, match=r"PipelineError: line 2: unknown field 'nope'"):
+        shell.run_cell_magic("specnb", "pipe p", "x = english(text)\ny = english(nope)\n")
+    assert len(shell.user_ns["p"]) == 1 and shell.user_ns["p"] is pipe
+    with pytest.raises(UsageError, match="pipe is a cell magic"):
+        shell.run_line_magic("specnb", "pipe p")
+    with pytest.raises(UsageError, match="must be a Python name"):
+        shell.run_cell_magic("specnb", "pipe 1p", "lang = english(text)\n")
+    with pytest.raises(UsageError, match=r"labels=kinds: no variable called 'kinds'"):
+        shell.run_cell_magic("specnb", "pipe p", "k = english(text, labels=kinds)\n")

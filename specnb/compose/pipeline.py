@@ -85,10 +85,14 @@ def render(spec) -> str:
 class _Context:
     """One run's models, functions and per-stage statistics."""
 
-    def __init__(self, functions: dict):
+    def __init__(self, functions: dict, capture: str | None = None):
         self.functions = functions
         self.models: dict = {}
         self.stats: dict[str, dict] = {}
+        #: The stage id of a cascade whose specialist and fallback answers are kept for every record
+        #: (`Pipeline.sweep`), and what was kept.
+        self.capture = capture
+        self.captured: dict | None = None
 
     def model(self, name: str, task: str):
         key = (name, task)
@@ -230,9 +234,9 @@ class Pipeline:
 
     def _check_models(self, spec: dict) -> None:
         names = [spec["model"]] if spec["kind"] == "model" else [spec["specialist"], spec["fallback"]]
+        task = _task(spec, names[0], _model_tasks(names[0], spec))  # a cascade answers its specialist's task
         for name in names:
             tasks = _model_tasks(name, spec)
-            task = _task(spec, name, tasks)
             if task not in tasks:
                 raise PipelineError(f"{_where(spec)}model {name!r} cannot serve {task!r}; it serves {', '.join(tasks)}")
             if spec["kind"] == "cascade" and task not in LABEL_TASKS:
@@ -320,6 +324,73 @@ class Pipeline:
             text = path.read_text(encoding="utf-8")
         return cls.from_dict(load(text))
 
+    def sweep(self, stage: str, thresholds, labels, inputs=None, *, text: str | None = None, price_per_hour=None):
+        """Try a cascade at several thresholds on labelled inputs: per threshold, the accuracy, the share
+        sent to the fallback and the $ per 1M items (specialist on every item, fallback on that share).
+
+        The pipeline runs once (the cascade's fallback answers every record that reaches it, so each
+        threshold is scored on the same answers). ``stage`` is the cascade's field; ``labels`` the gold
+        labels, one per input, or a column of the ``inputs`` DataFrame; ``inputs`` default to `sample`.
+        Returns a `Sweep` (``.table``, ``.figure()``).
+        """
+        import numpy as np
+        import pandas as pd
+
+        from ..backends.device import device_kind
+        from ..settings import config
+        from ..tasks import Label
+
+        key = next((k for k, spec in _walk_ids(self.stages) if spec["kind"] == "cascade" and spec["field"] == stage),
+                   None)
+        if key is None:
+            fields = [spec["field"] for _, spec in _walk_ids(self.stages) if spec["kind"] == "cascade"]
+            raise PipelineError(f"no cascade writes {stage!r}; cascades: {', '.join(fields) or 'none'}")
+        inputs = self.sample if inputs is None else inputs
+        if inputs is None:
+            raise PipelineError("sweep needs inputs (or a pipeline sample)")
+        if isinstance(labels, str):
+            if not isinstance(inputs, pd.DataFrame) or labels not in inputs.columns:
+                raise PipelineError(f"labels={labels!r} names no column of the inputs")
+            labels = inputs[labels].tolist()
+        labels = list(labels)
+        records = self.records(inputs, text=text)
+        if len(labels) != len(records):
+            raise PipelineError(f"{len(labels)} labels for {len(records)} inputs")
+        thresholds = sorted(float(t) for t in thresholds)
+        if not thresholds or not all(0 <= t <= 1 for t in thresholds):
+            raise PipelineError("thresholds must be numbers in [0, 1]")
+        position = {id(r): i for i, r in enumerate(records)}
+        self.validate(fields=set().union(*(r.keys() for r in records)))
+        context = _Context(self.functions, capture=key)
+        _run(self.stages, records, context, prefix="")
+        captured = context.captured
+        if not captured or not captured["records"]:
+            raise PipelineError(f"no input reached the cascade {stage!r}")
+        gold = [labels[position[id(r)]] for r in captured["records"]]
+        first, every = captured["specialist"], captured["fallback"]
+        scores = np.array([p.score if isinstance(p, Label) and p.score is not None else -1.0 for p in first])
+        first_ok = np.array([isinstance(p, Label) and p.label == g for p, g in zip(first, gold)])
+        fallback_ok = np.array([isinstance(p, Label) and p.label == g for p, g in zip(every, gold)])
+        n = len(gold)
+        per_item = (captured["specialist_seconds"] / n, captured["fallback_seconds"] / n)
+        prices = []
+        for model in captured["models"]:
+            if isinstance(price_per_hour, dict):
+                value = price_per_hour.get(model.alias, price_per_hour.get(device_kind(model.device)))
+            else:
+                value = price_per_hour
+            prices.append(config.price(device_kind(model.device)) if value is None else float(value))
+        rows = []
+        for threshold in thresholds:
+            unsure = scores < threshold
+            correct = np.where(unsure, fallback_ok, first_ok)
+            share = float(unsure.mean())
+            usd = (prices[0] * per_item[0] + share * prices[1] * per_item[1]) / 3600 * 1e6
+            rows.append({"threshold": threshold, "accuracy": float(correct.mean()), "fallback_share": share,
+                         "usd_per_1m": usd, "items": n})
+        return Sweep(pd.DataFrame(rows), stage=stage, models=tuple(m.alias for m in captured["models"]),
+                     specialist_accuracy=float(first_ok.mean()), fallback_accuracy=float(fallback_ok.mean()))
+
     def to_cell(self) -> str:
         """The stages in the ``%%specnb pipe`` syntax."""
         return "\n".join(render(s) for s in self.stages)
@@ -364,6 +435,57 @@ class Pipeline:
 
 
 # -- stage helpers ---------------------------------------------------------------------------------------------
+class Sweep:
+    """`Pipeline.sweep`'s result: ``table`` (threshold, accuracy, fallback_share, usd_per_1m, items) and
+    ``figure()``, a plotly chart of accuracy against the share sent to the fallback and the cost."""
+
+    def __init__(self, table, *, stage, models, specialist_accuracy, fallback_accuracy):
+        self.table = table
+        self.stage = stage
+        self.models = models
+        self.specialist_accuracy = specialist_accuracy
+        self.fallback_accuracy = fallback_accuracy
+
+    def figure(self):
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        t = self.table
+        fig = make_subplots(specs=[[{"secondary_y": True}]])
+        fig.add_trace(go.Scatter(x=t["threshold"], y=t["accuracy"], mode="lines+markers", name="accuracy"))
+        fig.add_trace(go.Scatter(x=t["threshold"], y=t["fallback_share"], mode="lines+markers",
+                                 name=f"share to {self.models[1]}", line={"dash": "dot"}))
+        fig.add_trace(go.Scatter(x=t["threshold"], y=t["usd_per_1m"], mode="lines+markers", name="$ per 1M items"),
+                      secondary_y=True)
+        for value, name in ((self.specialist_accuracy, self.models[0]), (self.fallback_accuracy, self.models[1])):
+            fig.add_hline(y=value, line={"width": 1, "color": "#9ca3af"}, annotation_text=f"{name} alone")
+        fig.update_layout(title=f"Cascade {self.stage}: {self.models[0]} → {self.models[1]}", template="plotly_white",
+                          xaxis_title="threshold (specialist score under which the fallback answers)",
+                          legend={"orientation": "h", "y": -0.25}, margin={"t": 50})
+        fig.update_yaxes(title_text="accuracy / share", range=[0, 1.05], secondary_y=False)
+        fig.update_yaxes(title_text="$ per 1M items", secondary_y=True)
+        return fig
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.table)
+        display(self.figure())
+
+    def __repr__(self) -> str:
+        return f"<specnb.Sweep of cascade {self.stage!r} ({self.models[0]} → {self.models[1]})>\n{self.table}"
+
+
+def _walk_ids(stages, prefix: str = ""):
+    for position, spec in enumerate(stages):
+        key = f"{prefix}{position}"
+        yield key, spec
+        if spec["kind"] == "route":
+            for branch, inner in spec["branches"].items():
+                yield from _walk_ids(inner, f"{key}.{branch}.")
+            yield from _walk_ids(spec.get("default", []), f"{key}.*.")
+
+
 def _nan(value) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
@@ -416,10 +538,15 @@ def _model_tasks(name: str, spec) -> tuple:
     from .. import registry
     from ..backends.resolve import resolve
 
+    def own_first(task, tasks):
+        return (task, *[t for t in tasks if t != task])
+
     if name in registry:
-        return tuple(registry.get(name).tasks)
+        model = registry.get(name)
+        return own_first(model.task, model.tasks)
     try:
-        return tuple(resolve(name, task=None).tasks)
+        plan = resolve(name, task=None)
+        return own_first(plan.task, plan.tasks)
     except SpecnbError as error:
         loaded = ", ".join(m.alias for m in registry) or "none"
         raise PipelineError(f"{_where(spec)}unknown model {name!r} ({type(error).__name__}: {error}); "
@@ -498,7 +625,7 @@ def _cascade(spec, records, context, key, started) -> None:
     from ..tasks import Label
 
     names = (spec["specialist"], spec["fallback"])
-    tasks = [_task(spec, n, _model_tasks(n, spec)) for n in names]
+    tasks = [_task(spec, names[0], _model_tasks(names[0], spec))] * 2
     specialist = context.model(names[0], tasks[0])
     fallback = context.model(names[1], tasks[1])
     values = [r.get(spec["input"]) for r in records]
@@ -506,8 +633,17 @@ def _cascade(spec, records, context, key, started) -> None:
     specialist_seconds = time.perf_counter() - started
     unsure = [i for i, p in enumerate(first)
               if not isinstance(p, Label) or p.score is None or p.score < spec["threshold"]]
-    second = fallback.predict([values[i] for i in unsure], task=tasks[1], labels=spec.get("labels"),
-                              progress=False) if unsure else []
+    if context.capture == key:  # a sweep: the fallback answers every record, once
+        fallback_started = time.perf_counter()
+        every = fallback.predict(values, task=tasks[1], labels=spec.get("labels"), progress=False)
+        context.captured = {"records": list(records), "specialist": first, "fallback": every,
+                            "specialist_seconds": specialist_seconds,
+                            "fallback_seconds": time.perf_counter() - fallback_started,
+                            "models": (specialist, fallback)}
+        second = [every[i] for i in unsure]
+    else:
+        second = fallback.predict([values[i] for i in unsure], task=tasks[1], labels=spec.get("labels"),
+                                  progress=False) if unsure else []
     answers = list(first)
     by = [specialist.alias] * len(records)
     for i, prediction in zip(unsure, second):

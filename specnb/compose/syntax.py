@@ -58,10 +58,7 @@ def _route(line: str, number: int) -> dict:
         if "->" not in part:
             raise _error(number, line, f"branch `{part}` needs `VALUE -> STAGE` (or `VALUE -> skip`)")
         values, target = (x.strip() for x in part.split("->", 1))
-        if target == "skip":
-            stages = []
-        else:
-            stages = [{**_stage(target, number, inside=line), "line": number}]
+        stages = [] if target == "skip" else [{**_stage(target, number, inside=line), "line": number}]
         names = [v.strip() for v in values.split(",") if v.strip()]
         if not names:
             raise _error(number, line, f"branch `{part}` names no value")
