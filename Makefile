@@ -13,7 +13,8 @@ SPEC := $(TORCH) | $(SMOLLM2) | $(shell cat pyproject.toml | cksum)
 
 JS_SRC := $(wildcard js/src/*) js/build.mjs js/tsconfig.json
 JS_DEPS := js/node_modules/.package-lock.json
-JS_OUT := specnb/static/model_panel.js specnb/static/compare_view.js specnb/static/widgets.css
+JS_OUT := specnb/static/model_panel.js specnb/static/compare_view.js specnb/static/pipeline_view.js \
+	specnb/static/widgets.css
 
 .PHONY: install js lint test demo bench clean
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from .settings import format_bytes
 from .tasks.base import is_missing
 
-__all__ = ["run_demo", "summary_table", "format_summary", "format_disagreements", "write_index"]
+__all__ = ["run_demo", "run_pipeline_demo", "PIPELINE_CELL", "summary_table", "format_summary", "format_disagreements", "write_index"]
 
 #: What the demo compares: (file stem, heading, task, models, name in the run store).
 _JOBS = (
@@ -227,7 +227,68 @@ def run_demo(out="build/demo", *, device: str = "auto", file=None) -> list:
         comparisons.append(comparison)
         sections.append((heading, comparison, f"{stem}.html"))
     out.mkdir(parents=True, exist_ok=True)
+    run_pipeline_demo(out, device=device, say=say)
     written = [c.to_html(out / report) for (_, c, report) in sections]
     index = write_index(out / "report.html", sections)
     say(f"\nreport: {index}  (full reports: {', '.join(str(p) for p in written)})")
     return comparisons
+
+
+#: The demo's pipeline, in the ``%%specnb pipe`` syntax (``topics`` is `specnb.datasets.BBC_DESCRIPTIONS`).
+PIPELINE_CELL = """\
+lang = langid(text)
+route lang: en -> topic = cascade(minilm, smollm2, labels=topics, threshold=0.5)(text); * -> skip
+"""
+_SWEEP = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+def pipeline_demo_data(n: int = 40, seed: int = 0):
+    """``n`` BBC articles (English, with their topic) and ``n`` non-English sentences, shuffled."""
+    import pandas as pd
+
+    from .datasets import bbc_topics, langid_sentences
+
+    bbc = bbc_topics(n=n, seed=seed, max_chars=600)
+    others = langid_sentences()
+    others = others[others["label"] != "en"].sample(n, random_state=seed)
+    frame = pd.concat([pd.DataFrame({"text": bbc["text"], "topic_gold": bbc["label"]}),
+                       pd.DataFrame({"text": others["text"], "topic_gold": None})], ignore_index=True)
+    return frame.sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+def run_pipeline_demo(out, *, device: str = "auto", say=print):
+    """Language ID, then English texts through a MiniLM → SmolLM2 topic cascade: the output, the profile,
+    a threshold sweep; writes ``<out>/pipeline.yaml``. Returns (pipeline, output, sweep)."""
+    from . import load
+    from .compose import Pipeline, parse
+    from .datasets import BBC_DESCRIPTIONS
+
+    for name, task in (("langid", "langid"), ("minilm", "classify"), ("smollm2", None)):
+        load(name, task=task, device=device)
+    data = pipeline_demo_data()
+    pipe = Pipeline(name="triage").add(parse(PIPELINE_CELL), namespace={"topics": BBC_DESCRIPTIONS})
+    result = pipe(data)
+    say("\n== Pipeline: language ID, then English texts through a topic cascade (MiniLM, SmolLM2 when unsure)")
+    say(pipe.to_cell())
+    english = result[result["lang"] == "en"]
+    scored = english[english["topic_gold"].notna()]
+    accuracy = float((scored["topic"] == scored["topic_gold"]).mean()) if len(scored) else float("nan")
+    by = english["topic:by"].value_counts().to_dict()
+    say(f"{len(result)} texts; {len(english)} English; topic accuracy {accuracy:.3f} on {len(scored)} BBC articles; "
+        f"answered by {', '.join(f'{k} {v}' for k, v in by.items())}")
+    profile = pipe.profile
+    for stage_id, row in profile.iterrows():
+        rate = row["items_per_s"]
+        extra = "" if is_missing(row["fallback_share"]) else f", {100 * row['fallback_share']:.0f}% to the fallback"
+        say(f"  [{stage_id}] {row['stage'][:70]:<70} {int(row['items']):>4} items {_rate(rate):>8}/s "
+            f"{100 * row['share']:5.1f}% of the time{extra}")
+    sweep = pipe.sweep("topic", _SWEEP, data["topic_gold"].tolist(), data)
+    say("threshold sweep (BBC articles that reach the cascade):")
+    for _, row in sweep.table.iterrows():
+        say(f"  {row['threshold']:.2f}: accuracy {row['accuracy']:.3f}, {100 * row['fallback_share']:.0f}% to "
+            f"{sweep.models[1]}, {_dollars(row['usd_per_1m'])} per 1M items")
+    path = Path(out) / "pipeline.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pipe.to_yaml(path)
+    say(f"pipeline: {path}  (specnb run {path} INPUT.csv -o OUT.parquet)")
+    return pipe, result, sweep

@@ -215,3 +215,12 @@ def test_demo_compares_on_both_sets_and_writes_the_report(tmp_path):
         assert f'href="{page}"' in report and (out_dir / page).stat().st_size > 100_000
     stored = specnb.store.RunStore(home / "runs.sqlite").runs()
     assert sorted(stored["name"]) == ["demo: bbc topics", "demo: langid"]
+    # the pipeline: language ID, then English texts through the topic cascade, its profile and a sweep
+    assert "== Pipeline" in out.stdout and "threshold sweep" in out.stdout
+    assert re.search(r"80 texts; 40 English; topic accuracy 0\.\d+ on 40 BBC articles", out.stdout)
+    assert re.search(r"\[1\.en\.0\] topic = cascade\(minilm, smollm2.*% to the fallback", out.stdout)
+    pipe = specnb.Pipeline.from_yaml(out_dir / "pipeline.yaml")
+    assert [s["kind"] for s in pipe.stages] == ["model", "route"]
+    from specnb.datasets import BBC_DESCRIPTIONS
+
+    assert pipe.stages[1]["branches"]["en"][0]["labels"] == BBC_DESCRIPTIONS

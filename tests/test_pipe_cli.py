@@ -7,7 +7,6 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-import specnb
 from specnb.cli import main
 
 TEXTS = ["I love this wonderful little café.", "The service was slow and rude.",

@@ -66,6 +66,16 @@ def _where(spec) -> str:
     return f"line {spec['line']}: " if spec.get("line") is not None else ""
 
 
+def _short(value) -> str:
+    """An option's value for display: label lists and {label: description} maps shortened."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(map(repr, list(value)[:4])) + (", …" if len(value) > 4 else "") + ": descriptions}"
+    text = repr(value)
+    if isinstance(value, list) and len(text) > 60:
+        return "[" + ", ".join(map(repr, value[:4])) + f", … {len(value)} labels]"
+    return text
+
+
 def render(spec) -> str:
     """A stage in the cell syntax (`lang = langid(text)`)."""
     kind = spec["kind"]
@@ -76,7 +86,7 @@ def render(spec) -> str:
         if "default" in spec:
             parts.append(f"* -> {render(spec['default'][0]) if spec['default'] else 'skip'}")
         return f"route {spec['field']}: " + "; ".join(parts)
-    options = "".join(f", {k}={spec[k]!r}" for k in ("task", "labels", "threshold") if k in spec)
+    options = "".join(f", {k}={_short(spec[k])}" for k in ("task", "labels", "threshold") if k in spec)
     if kind == "cascade":
         return f"{spec['field']} = cascade({spec['specialist']}, {spec['fallback']}{options})({spec['input']})"
     return f"{spec['field']} = {spec['model']}({spec['input']}{options})"
@@ -407,6 +417,29 @@ class Pipeline:
         self.last_preview = self(data)
         return self.last_preview
 
+    def widget(self, **kwargs):
+        """The pipeline view (`specnb.widgets.PipelineView`): the stage graph with each stage's items/s and
+        share of the time, and the sample table with every field."""
+        from ..widgets import PipelineView
+
+        return PipelineView(self, **kwargs)
+
+    def _ipython_display_(self) -> None:
+        """In a Jupyter kernel, the pipeline view; elsewhere, the plain HTML table and text."""
+        from IPython import get_ipython
+        from IPython.display import display
+
+        from ..errors import MissingDependencyError
+
+        shell = get_ipython()
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            try:
+                display(self.widget())
+                return
+            except MissingDependencyError:
+                pass
+        display({"text/html": self._repr_html_(), "text/plain": repr(self)}, raw=True)
+
     def _repr_html_(self) -> str:
         import html
 
@@ -426,7 +459,7 @@ class Pipeline:
         table = ""
         if self.last_preview is not None:
             table = self.last_preview.head(self.preview_size).to_html(escape=True, max_cols=30, na_rep="–")
-        return (f'<div class="specnb-pipeline"><strong>{e(self.name)}</strong> · {len(self.stages)} stages'
+        return (f'<div class="specnb-pipeline-html"><strong>{e(self.name)}</strong> · {len(self.stages)} stages'
                 f"<table><tbody>{''.join(rows)}</tbody></table>{table}</div>")
 
     def __repr__(self) -> str:

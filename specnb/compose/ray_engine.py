@@ -21,7 +21,9 @@ import dataclasses
 import os
 import pickle
 import shutil
+import sys
 import tempfile
+from pathlib import Path
 
 from ..errors import MissingDependencyError, PipelineError, SpecnbError
 from .pipeline import _Context, _function, _model_tasks, _run, _task, _walk
@@ -106,6 +108,25 @@ def _recipes(specs) -> dict:
             recipes[name] = {"source": source, "task": model.task, "device": "cpu" if on_cpu else "auto",
                              "dtype": model.dtype if on_cpu and model.dtype else "auto"}
     return recipes
+
+
+def _import_roots(functions) -> list[str]:
+    """The folders the driver imported each python stage's module from. A worker finds only installed
+    packages and the driver's working directory; this puts those folders on its PYTHONPATH too, so it
+    imports ``module:qualname`` from the same file. (Functions of ``__main__`` — a notebook's — have
+    no such folder: Ray pickles them by value.)"""
+    roots = []
+    for function in functions:
+        module = sys.modules.get(getattr(function, "__module__", None) or "")
+        path = getattr(module, "__file__", None)
+        if module is None or module.__name__ == "__main__" or not path:
+            continue
+        root = Path(path).resolve().parent
+        for _ in range(module.__name__.count(".") + (Path(path).stem == "__init__")):
+            root = root.parent
+        if str(root) not in roots:
+            roots.append(str(root))
+    return roots
 
 
 def _settings() -> dict:
@@ -213,6 +234,9 @@ def run_ray(pipeline, records: list[dict], *, batch_size: int = 64, num_cpus: in
     cpus = ray.cluster_resources().get("CPU", 1)
     cpu_share = min(1.0, cpus / (len(steps) + 1))
     env = {name: os.environ[name] for name in _SHARED_ENV if name in os.environ}
+    paths = _import_roots(functions[s["function"]] for s in _walk(pipeline.stages) if s["kind"] == "python")
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [os.environ.get("PYTHONPATH")])])
     settings = _settings()
 
     data_context = ray.data.DataContext.get_current()

@@ -1,4 +1,4 @@
-"""specnb's Jupyter widgets (anywidget): the model panel and the compare view.
+"""specnb's Jupyter widgets (anywidget): the model panel, the compare view and the pipeline view.
 
 Each is traitlets plus one built ESM file in ``specnb/static/`` (sources in ``js/``). They show what the
 Python objects hold and call the public API; nothing here is needed outside Jupyter.
@@ -6,7 +6,7 @@ Python objects hold and call the public API; nothing here is needed outside Jupy
 
 from __future__ import annotations
 
-__all__ = ["ModelPanel", "CompareView"]
+__all__ = ["ModelPanel", "CompareView", "PipelineView"]
 
 
 def __getattr__(name):
@@ -18,4 +18,8 @@ def __getattr__(name):
         from .compare_view import CompareView
 
         return CompareView
+    if name == "PipelineView":
+        from .pipeline_view import PipelineView
+
+        return PipelineView
     raise AttributeError(f"module 'specnb.widgets' has no attribute {name!r}")
