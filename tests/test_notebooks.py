@@ -9,6 +9,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 EXPECTED = {
     "quickstart.ipynb": ["'fr'", "'de'", "unloaded"],  # the budget cell evicted something and said so
     "compare.ipynb": ["accuracy", "same summary: True", "KiB", "quality_vs_latency"],
+    "pipelines.ipynb": ["PipelineView", "topic:by", "fallback_share", "usd_per_1m", "kind: cascade"],
     "magics.ipynb": ["%%specnb compare", "ModelPanel", "CompareView", "specnb.Model 'smollm2'", "items_per_s",
                      "unloaded smollm2", "task=langid items=60"],
 }
