@@ -231,7 +231,8 @@ class SpecnbMagics(Magics):
                 size = _positive_int(args.sample)
             else:
                 sample = self._variable(ns, args.sample, "--sample")
-        pipe.add(parse(cell), namespace=ns)  # validated before anything is appended
+        # validated before anything changes; re-running a cell replaces the stages it added before
+        pipe.add(parse(cell), namespace=ns, segment=self._cell_key(cell))
         if sample is not None:
             pipe.sample = sample
         if size is not None:
@@ -289,6 +290,15 @@ class SpecnbMagics(Magics):
         return result
 
     # -- helpers ----------------------------------------------------------------------------------------
+    def _cell_key(self, cell: str):
+        """The notebook cell being run (JupyterLab and Notebook 7 send its id), else its text."""
+        kernel = getattr(self.shell, "kernel", None)
+        try:
+            cell_id = kernel.get_parent().get("metadata", {}).get("cellId") if kernel is not None else None
+        except Exception:  # an old kernel without get_parent, or no parent message
+            cell_id = None
+        return ("cell", cell_id) if cell_id else ("text", cell.strip())
+
     def _in_kernel(self) -> bool:
         return getattr(self.shell, "kernel", None) is not None
 

@@ -49,17 +49,20 @@ HOSTILE = ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</
 QUERY = "café"
 
 # The notebook, cell by cell (indices used below).
-LOAD_EXT, LOAD_LANGID, LOAD_GUESS, PANEL, DATA, COMPARE, COMPARE_CELL, COMPARE_HOSTILE, REGISTRY = range(9)
+LOAD_EXT, LOAD_LANGID, LOAD_GUESS, PANEL, DATA, COMPARE, COMPARE_CELL, COMPARE_HOSTILE, REGISTRY, PIPE = range(10)
 CELLS = [
     "%load_ext specnb",
     "%specnb load langid",
     GUESS,
     "%specnb models",
-    f"from specnb.datasets import langid_sentences\ndf = langid_sentences()\ngold = {SHORT_GOLD!r}",
+    "from specnb.datasets import langid_sentences\ndf = langid_sentences()\nmixed = df.sample(40, random_state=1)\n"
+    f"gold = {SHORT_GOLD!r}",
     "%specnb compare langid --models langid,guess --data df --text text --label label --out cmp",
     "%%specnb compare langid --models langid,guess --labels gold\n" + "\n".join(SHORT),
     "%%specnb compare langid --models langid,guess\n" + "\n".join(HOSTILE),
     "print(sorted(m.alias for m in specnb.registry))",
+    "%%specnb pipe triage --sample mixed\nlang = langid(text)\n"
+    "route lang: en -> lang2 = langid(text); fr, de -> skip; * -> skip",
 ]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -348,6 +351,16 @@ def test_jupyterlab_panel_compare_view_escaping_and_saved_outputs(lab, notebook,
         assert panel.locator('[data-testid="error"]').is_hidden()
         nb.run(REGISTRY)
         _expect_text(nb.output(REGISTRY).locator(".jp-OutputArea-output"), "['langid']")
+
+        # -- a pipeline cell: the pipeline view draws the stage graph and the sample table --------------
+        nb.run(PIPE)
+        pipe_view = nb.output(PIPE).locator(".specnb-pipeline")
+        pipe_view.wait_for(state="visible")
+        stages = pipe_view.locator('[data-testid="stage"]')
+        expect(stages).to_have_count(3)  # langid, the route, the langid inside its en branch
+        assert pipe_view.locator('[data-testid="branch"]').count() >= 2
+        expect(pipe_view.locator('table[data-testid="sample"] tbody tr')).to_have_count(20)
+        _shot(pipe_view, "pipeline.png", page, fit=True)
 
         # -- save: the compare cells keep the widget view and a static snapshot; the file stays small ---
         nb.command("docmanager:save")

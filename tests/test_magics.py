@@ -245,3 +245,11 @@ def test_pipe_errors_are_usage_errors_naming_the_line_and_change_nothing(shell):
         shell.run_cell_magic("specnb", "pipe 1p", "lang = english(text)\n")
     with pytest.raises(UsageError, match=r"labels=kinds: no variable called 'kinds'"):
         shell.run_cell_magic("specnb", "pipe p", "k = english(text, labels=kinds)\n")
+
+
+def test_running_a_pipe_cell_again_replaces_its_stages(shell):
+    specnb.load(always("en"), alias="english", task="langid")
+    shell.run_cell_magic("specnb", "pipe p", "lang = english(text)\n")
+    shell.run_cell_magic("specnb", "pipe p", "x = english(text)\n")
+    shell.run_cell_magic("specnb", "pipe p", "lang = english(text)\n")  # the first cell, run again
+    assert [s["field"] for s in shell.user_ns["p"].stages] == ["lang", "x"]

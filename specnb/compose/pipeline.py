@@ -139,6 +139,7 @@ class Pipeline:
         self.input = input
         self.stages: list[dict] = []
         self.functions: dict = dict(functions or {})
+        self._segments: list[tuple] = []  # (where the stages came from, how many), in order
         self.last_profile = None
         #: The notebook preview's data (set by ``%%specnb pipe --sample VAR``) and its last output.
         self.sample = None
@@ -148,17 +149,34 @@ class Pipeline:
             self.add(stages)
 
     # -- building -------------------------------------------------------------------------------------
-    def add(self, stages, *, namespace=None) -> Pipeline:
+    def add(self, stages, *, namespace=None, segment=None) -> Pipeline:
         """Append stage specs (dicts, or stage functions for python stages), validated against the
-        stages already there; ``namespace`` resolves ``{"var": name}`` values and function names."""
+        stages already there; ``namespace`` resolves ``{"var": name}`` values and function names.
+
+        ``segment`` names where the stages come from (``%%specnb pipe`` passes the notebook cell): adding
+        a segment again replaces its stages where they stand, so re-running a cell does not append twice.
+        """
         specs = []
         for spec in stages if isinstance(stages, (list, tuple)) else [stages]:
             if callable(spec):
                 specs.append(self._python_spec(spec))
             else:
                 specs.append(self._resolve(dict(spec), namespace or {}))
-        self.validate(self.stages + specs)
-        self.stages.extend(specs)
+        segments = list(self._segments)
+        start = sum(count for _, count in segments)
+        keys = [key for key, _ in segments]
+        if segment is not None and segment in keys:
+            at = keys.index(segment)
+            start = sum(count for _, count in segments[:at])
+            end = start + segments[at][1]
+            stages_after = self.stages[:start] + specs + self.stages[end:]
+            segments[at] = (segment, len(specs))
+        else:
+            stages_after = self.stages + specs
+            segments.append((segment, len(specs)))
+        self.validate(stages_after)
+        self.stages[:] = stages_after
+        self._segments = segments
         return self
 
     def _python_spec(self, function) -> dict:
