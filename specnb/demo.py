@@ -278,7 +278,7 @@ def run_pipeline_demo(out, *, device: str = "auto", say=print):
         f"answered by {', '.join(f'{k} {v}' for k, v in by.items())}")
     profile = pipe.profile
     for stage_id, row in profile.iterrows():
-        rate = row["items_per_s"]
+        rate = float("nan") if row["kind"] == "route" else row["items_per_s"]  # a route only sorts records
         extra = "" if is_missing(row["fallback_share"]) else f", {100 * row['fallback_share']:.0f}% to the fallback"
         say(f"  [{stage_id}] {row['stage'][:70]:<70} {int(row['items']):>4} items {_rate(rate):>8}/s "
             f"{100 * row['share']:5.1f}% of the time{extra}")
