@@ -187,6 +187,14 @@ def test_yaml_errors_name_the_yaml_line(models):
         Pipeline.from_yaml("stages:\n- kind: loop\n")
 
 
+@pytest.mark.parametrize("name", ["\x85", "a\u2028b", "two\nlines", "tab\there", " lead", "#hash", "yes", "1.5"])
+def test_yaml_keeps_every_string_exactly(models, name):
+    pipe = Pipeline([{"kind": "model", "field": "a", "model": "spec", "input": "text", "labels": [name, "x"]}],
+                    name=name)
+    again = Pipeline.from_yaml(pipe.to_yaml())
+    assert again.name == name and again.stages[0]["labels"] == [name, "x"]
+
+
 _fields = st.sampled_from(["a", "b", "c"])
 _labels = st.lists(st.sampled_from(["pos", "neg", "x y", "é"]), min_size=1, max_size=3, unique=True)
 

@@ -11,7 +11,17 @@ __all__ = ["dump", "load"]
 def dump(spec: dict) -> str:
     import yaml
 
-    return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper, value: str):
+        # Plain and single-quoted YAML fold line breaks (\n, \x85, \u2028...) and tabs; double quotes
+        # escape them, so every string reads back exactly.
+        style = None if value.isprintable() else '"'
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump(spec, Dumper=Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
 
 
 def load(text: str) -> dict:
