@@ -381,19 +381,9 @@ class Comparison:
     def _ipython_display_(self) -> None:
         """In a Jupyter kernel, the compare view; elsewhere (terminal IPython, no widget libraries), the
         summary as HTML and text."""
-        from IPython import get_ipython
-        from IPython.display import display
+        from ..widgets._base import show
 
-        from ..errors import MissingDependencyError
-
-        shell = get_ipython()
-        if shell is not None and getattr(shell, "kernel", None) is not None:
-            try:
-                display(self.widget())
-                return
-            except MissingDependencyError:
-                pass
-        display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)
+        show(self)
 
     # -- rebuilding ----------------------------------------------------------------------------
     @classmethod

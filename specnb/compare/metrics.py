@@ -134,8 +134,13 @@ def label_metrics(gold, predicted, *, seed: int = 0, samples: int = BOOTSTRAP_SA
                               "macro_f1_high"], nan)
     t, p, k = _codes(gold, predicted)
     idx = bootstrap_indices(n, seed, samples)
-    acc_low, acc_high = _interval((t == p)[idx].mean(axis=1))
-    f1_low, f1_high = _interval(_macro_f1_rows(t[idx], p[idx], k))
+    return _label_scores(t, p, k, (t == p)[idx].mean(axis=1), _macro_f1_rows(t[idx], p[idx], k))
+
+
+def _label_scores(t, p, k, accuracy_samples, macro_f1_samples) -> dict:
+    """Accuracy and macro-F1 of codes ``(t, p)`` with the intervals of their resampled values."""
+    acc_low, acc_high = _interval(accuracy_samples)
+    f1_low, f1_high = _interval(macro_f1_samples)
     return {
         "accuracy": float((t == p).mean()),
         "accuracy_low": acc_low,
@@ -164,16 +169,8 @@ def paired_label_metrics(gold, predictions: dict, *, seed: int = 0, samples: int
         eye = np.eye(k + 1)
         true_hot, pred_hot = eye[pt][:, :k], eye[pp][:, :k]
         hit_hot = true_hot * (pt == pp)[:, None]
-        acc_low, acc_high = _interval(counts @ (pt == pp) / n)
-        f1_low, f1_high = _interval(_macro_f1_counts(counts @ hit_hot, counts @ true_hot, counts @ pred_hot))
-        out[model] = {
-            "accuracy": float((t == p).mean()),
-            "accuracy_low": acc_low,
-            "accuracy_high": acc_high,
-            "macro_f1": float(_macro_f1_rows(t[None, :], p[None, :], k)[0]),
-            "macro_f1_low": f1_low,
-            "macro_f1_high": f1_high,
-        }
+        out[model] = _label_scores(t, p, k, counts @ (pt == pp) / n,
+                                   _macro_f1_counts(counts @ hit_hot, counts @ true_hot, counts @ pred_hot))
     return out
 
 

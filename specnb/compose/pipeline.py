@@ -225,14 +225,14 @@ class Pipeline:
         stages = self.stages if stages is None else stages
         writers: dict[str, dict] = {}
         for spec in _walk(stages):
-            for field in _writes(spec, self):
+            for field in _writes(spec):
                 writers.setdefault(field, spec)
         known = {self.input, *fields}
         self._check(stages, known, writers)
 
     def _check(self, stages, known: set, writers: dict) -> None:
         for spec in stages:
-            for field in _reads(spec, self):
+            for field in _reads(spec):
                 if field in known:
                     continue
                 if field in writers and writers[field] is not spec:
@@ -258,12 +258,10 @@ class Pipeline:
                     self._check(branch, inner, writers)
                     branch_known |= inner
                 known |= branch_known
-            known |= set(_writes(spec, self))
+            known |= set(_writes(spec))
 
     def _check_models(self, spec: dict) -> None:
-        names = [spec["model"]] if spec["kind"] == "model" else [spec["specialist"], spec["fallback"]]
-        task = _task(spec, names[0], _model_tasks(names[0], spec))  # a cascade answers its specialist's task
-        for name in names:
+        for name, task in _stage_models(spec):
             tasks = _model_tasks(name, spec)
             if task not in tasks:
                 raise PipelineError(f"{_where(spec)}model {name!r} cannot serve {task!r}; it serves {', '.join(tasks)}")
@@ -444,19 +442,9 @@ class Pipeline:
 
     def _ipython_display_(self) -> None:
         """In a Jupyter kernel, the pipeline view; elsewhere, the plain HTML table and text."""
-        from IPython import get_ipython
-        from IPython.display import display
+        from ..widgets._base import show
 
-        from ..errors import MissingDependencyError
-
-        shell = get_ipython()
-        if shell is not None and getattr(shell, "kernel", None) is not None:
-            try:
-                display(self.widget())
-                return
-            except MissingDependencyError:
-                pass
-        display({"text/html": self._repr_html_(), "text/plain": repr(self)}, raw=True)
+        show(self)
 
     def _repr_html_(self) -> str:
         import html
@@ -542,14 +530,11 @@ def _nan(value) -> bool:
 
 
 def _walk(stages):
-    for spec in stages:
-        yield spec
-        if spec["kind"] == "route":
-            for branch in [*spec["branches"].values(), spec.get("default", [])]:
-                yield from _walk(branch)
+    """Every stage spec, routes' branches included, in order."""
+    return (spec for _, spec in _walk_ids(stages))
 
 
-def _reads(spec, pipeline) -> list[str]:
+def _reads(spec) -> list[str]:
     kind = spec["kind"]
     if kind in ("model", "cascade"):
         return [spec["input"]]
@@ -558,7 +543,7 @@ def _reads(spec, pipeline) -> list[str]:
     return list(spec.get("reads", []))
 
 
-def _writes(spec, pipeline) -> list[str]:
+def _writes(spec) -> list[str]:
     kind = spec["kind"]
     if kind in ("model", "cascade"):
         return [spec["field"]]
@@ -615,6 +600,19 @@ def _task(spec, name: str, tasks: tuple) -> str:
     return own
 
 
+def _stage_models(spec) -> list[tuple[str, str]]:
+    """The (model, task) pairs a model stage, or a cascade's specialist and fallback, run: a cascade's two
+    models both answer its specialist's task. Empty for routes and python stages."""
+    if spec["kind"] == "model":
+        names = [spec["model"]]
+    elif spec["kind"] == "cascade":
+        names = [spec["specialist"], spec["fallback"]]
+    else:
+        return []
+    task = _task(spec, names[0], _model_tasks(names[0], spec))
+    return [(name, task) for name in names]
+
+
 def _write(record: dict, field: str, prediction) -> None:
     from ..tasks import Entities, Invalid, Label
 
@@ -637,8 +635,8 @@ def _run(stages, records: list[dict], context: _Context, prefix: str) -> None:
         kind = spec["kind"]
         started = time.perf_counter()
         if kind == "model":
-            task = _task(spec, spec["model"], _model_tasks(spec["model"], spec))
-            model = context.model(spec["model"], task)
+            ((name, task),) = _stage_models(spec)
+            model = context.model(name, task)
             predictions = model.predict([r.get(spec["input"]) for r in records], task=task,
                                         labels=spec.get("labels"), progress=False)
             for record, prediction in zip(records, predictions):
@@ -675,25 +673,24 @@ def _run(stages, records: list[dict], context: _Context, prefix: str) -> None:
 def _cascade(spec, records, context, key, started) -> None:
     from ..tasks import Label
 
-    names = (spec["specialist"], spec["fallback"])
-    tasks = [_task(spec, names[0], _model_tasks(names[0], spec))] * 2
-    specialist = context.model(names[0], tasks[0])
-    fallback = context.model(names[1], tasks[1])
+    (first_name, task), (second_name, _) = _stage_models(spec)
+    specialist = context.model(first_name, task)
+    fallback = context.model(second_name, task)
     values = [r.get(spec["input"]) for r in records]
-    first = specialist.predict(values, task=tasks[0], labels=spec.get("labels"), progress=False)
+    first = specialist.predict(values, task=task, labels=spec.get("labels"), progress=False)
     specialist_seconds = time.perf_counter() - started
     unsure = [i for i, p in enumerate(first)
               if not isinstance(p, Label) or p.score is None or p.score < spec["threshold"]]
     if context.capture == key:  # a sweep: the fallback answers every record, once
         fallback_started = time.perf_counter()
-        every = fallback.predict(values, task=tasks[1], labels=spec.get("labels"), progress=False)
+        every = fallback.predict(values, task=task, labels=spec.get("labels"), progress=False)
         context.captured = {"records": list(records), "specialist": first, "fallback": every,
                             "specialist_seconds": specialist_seconds,
                             "fallback_seconds": time.perf_counter() - fallback_started,
                             "models": (specialist, fallback)}
         second = [every[i] for i in unsure]
     else:
-        second = fallback.predict([values[i] for i in unsure], task=tasks[1], labels=spec.get("labels"),
+        second = fallback.predict([values[i] for i in unsure], task=task, labels=spec.get("labels"),
                                   progress=False) if unsure else []
     answers = list(first)
     by = [specialist.alias] * len(records)

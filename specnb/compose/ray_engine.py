@@ -30,7 +30,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import MissingDependencyError, PipelineError, SpecnbError
-from .pipeline import _Context, _function, _model_tasks, _profile, _run, _task, _walk
+from .pipeline import _Context, _function, _profile, _run, _stage_models, _walk
 
 __all__ = ["run_ray"]
 
@@ -124,20 +124,6 @@ def _merge_stats(batches, total: dict) -> None:
                     into[name] = max(into.get(name) or 0, value or 0)
 
 
-def _model_names(spec) -> list[str]:
-    return [spec["model"]] if spec["kind"] == "model" else [spec["specialist"], spec["fallback"]]
-
-
-def _stage_models(spec) -> list[tuple[str, str]]:
-    """(model, task) pairs a model or cascade stage asks its context for, as `_run` does: a cascade's
-    fallback answers its specialist's task."""
-    if spec["kind"] not in _MODEL_KINDS:
-        return []
-    names = _model_names(spec)
-    task = _task(spec, names[0], _model_tasks(names[0], spec))
-    return [(name, task) for name in names]
-
-
 def _recipes(specs) -> dict:
     """How a worker loads each model the driver has under an alias (a worker's registry starts empty)."""
     from .. import registry
@@ -146,7 +132,7 @@ def _recipes(specs) -> dict:
     for spec in _walk(specs):
         if spec["kind"] not in _MODEL_KINDS:
             continue
-        for name in _model_names(spec):
+        for name, _ in _stage_models(spec):
             if name in recipes or name not in registry:
                 continue
             model = registry.get(name)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ..errors import MissingDependencyError
+from ..tasks.base import is_missing
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -20,6 +22,40 @@ def static_file(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def json_value(value, *, cut: int | None = None, max_depth: int | None = None):
+    """``value`` as a widget trait (JSON) carries it: numpy scalars and arrays unwrapped, NaN / inf / NA /
+    NaT as None, integers past 2**53 as text, dicts and lists converted item by item (nested deeper than
+    ``max_depth``: as text), strings longer than ``cut`` cut with their length noted, anything else as
+    its ``str``."""
+    import numpy as np
+
+    def convert(value, depth: int):
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return value if abs(value) < 2**53 else str(value)
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        if isinstance(value, str):
+            return value if cut is None or len(value) <= cut else value[:cut] + f"… ({len(value):,} characters)"
+        if max_depth is None or depth < max_depth:
+            if isinstance(value, dict):
+                return {str(k): convert(v, depth + 1) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [convert(v, depth + 1) for v in value]
+            if isinstance(value, np.ndarray):  # embeddings, figure data
+                return convert(value.tolist(), depth)
+        if is_missing(value) or type(value).__name__ == "NaTType":
+            return None
+        return convert(str(value), depth)
+
+    return convert(value, 0)
+
+
 def widget_base():
     """anywidget's base class, with a clear error when the notebook extra is not installed."""
     try:
@@ -29,6 +65,22 @@ def widget_base():
             "specnb's widgets need anywidget and ipywidgets: pip install 'specnb[jupyter]'"
         ) from error
     return anywidget.AnyWidget
+
+
+def show(obj) -> None:
+    """Display ``obj.widget()`` in a Jupyter kernel; elsewhere (terminal IPython, or without the widget
+    packages) ``obj``'s HTML and text. What `Comparison` and `Pipeline` show as."""
+    from IPython import get_ipython
+    from IPython.display import display
+
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        try:
+            display(obj.widget())
+            return
+        except MissingDependencyError:
+            pass
+    display({"text/plain": repr(obj), "text/html": obj._repr_html_()}, raw=True)
 
 
 class Snapshot:

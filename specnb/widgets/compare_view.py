@@ -15,7 +15,7 @@ from ..compare.comparison import Comparison, finite_or_nan
 from ..compare.report import _summary_columns, snapshot_html
 from ..errors import InputError
 from ..tasks.base import is_missing
-from ._base import Snapshot, static_file, widget_base
+from ._base import Snapshot, json_value, static_file, widget_base
 
 __all__ = ["CompareView"]
 
@@ -26,24 +26,6 @@ PAGE_SIZES = (10, 20, 50, 100)
 _KINDS = {"interval": "interval", "percent": "ratio", "number": "number", "seconds": "seconds", "bytes": "bytes",
           "usd": "usd"}
 _BY_COLUMN = {"p50_ms": "ms", "p95_ms": "ms", "items_per_s": "rate"}
-
-
-def _plain(value):
-    """``value`` as JSON can carry it: numpy scalars unwrapped, NaN / NA as None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or is_missing(value):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _cut(text, limit: int):
-    if text is None:
-        return None
-    text = str(text)
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
 
 
 def _prediction_json(prediction):
@@ -158,14 +140,14 @@ class CompareView(Snapshot, widget_base()):
             for key, value in record.items():
                 base = key[:-4] if key.endswith("_low") else key[:-5] if key.endswith("_high") else key
                 if base in keys or key.startswith("agree:") or key == "price_per_hour" or key == "dtype":
-                    row[key] = _plain(value)
+                    row[key] = json_value(value)
             dtype = row.get("dtype")
             if dtype and dtype != "-":
                 row["device"] = f"{row.get('device')} {dtype}"
             rows.append(row)
         try:
             figures = {name: fig.to_plotly_json() for name, fig in c.figures().items()}
-            figures = _json_safe(figures)
+            figures = json_value(figures)
         except ImportError:  # plotly missing: the view shows no charts
             figures = {}
         parts = [c.run_id or "not stored", c.task, f"{len(c.inputs):,} items"]
@@ -209,15 +191,15 @@ class CompareView(Snapshot, widget_base()):
 
     def _row(self, row, limit: int, raw: bool = False) -> dict:
         c = self.comparison
-        out = {"item": _plain(row["item"]), "input": _cut(_plain(row["input"]), limit),
-               "label": _plain(row["label"]) if "label" in row else None, "answers": {}}
+        out = {"item": json_value(row["item"]), "input": json_value(row["input"], cut=limit),
+               "label": json_value(row["label"]) if "label" in row else None, "answers": {}}
         position = None
         if raw:
             position = int(np.flatnonzero(self._frame["item"].to_numpy() == row["item"])[0])
         for m in c.models:
-            answer = {"answer": _plain(row[m]), "score": _plain(finite_or_nan(row[f"{m}:score"])),
-                      "correct": _plain(row[f"{m}:correct"]) if f"{m}:correct" in row else None,
-                      "error": _plain(row[f"{m}:error"])}
+            answer = {"answer": json_value(row[m]), "score": json_value(finite_or_nan(row[f"{m}:score"])),
+                      "correct": json_value(row[f"{m}:correct"]) if f"{m}:correct" in row else None,
+                      "error": json_value(row[f"{m}:error"])}
             if answer["correct"] is not None:
                 answer["correct"] = bool(answer["correct"])
             if raw:
@@ -274,18 +256,3 @@ class CompareView(Snapshot, widget_base()):
     # -- without a kernel -----------------------------------------------------------------------------------
     def snapshot_html(self) -> str:
         return snapshot_html(self.comparison)
-
-
-def _json_safe(value):
-    """Figure JSON with numpy arrays as lists and non-finite floats as None."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

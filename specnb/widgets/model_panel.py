@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import math
 
 import traitlets as t
 
@@ -11,18 +10,9 @@ from ..backends import device as _device
 from ..backends.registry import registry as _registry
 from ..errors import SpecnbError
 from ..settings import config, format_bytes
-from ._base import Snapshot, static_file, widget_base
+from ._base import Snapshot, json_value, static_file, widget_base
 
 __all__ = ["ModelPanel"]
-
-
-def _json_number(value):
-    """A value JSON can carry: None for missing or non-finite numbers."""
-    if value is None:
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class ModelPanel(Snapshot, widget_base()):
@@ -71,7 +61,7 @@ class ModelPanel(Snapshot, widget_base()):
     def _row(model) -> dict:
         info = model.info()
         info.pop("last_used", None)
-        return {k: _json_number(v) for k, v in info.items()}
+        return {k: json_value(v) for k, v in info.items()}
 
     def _on_registry(self, event, model) -> None:
         if self.comm is None:  # closed: stop following the registry

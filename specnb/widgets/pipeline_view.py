@@ -17,8 +17,7 @@ import traitlets as t
 from ..compose.pipeline import Pipeline, render
 from ..errors import InputError
 from ..settings import format_bytes
-from ..tasks.base import is_missing
-from ._base import Snapshot, static_file, widget_base
+from ._base import Snapshot, json_value, static_file, widget_base
 
 __all__ = ["PipelineView"]
 
@@ -43,31 +42,9 @@ def _number(value):
     return value
 
 
-def _cell(value, depth: int = 0):
-    """A table value as JSON carries it: numpy scalars unwrapped, NaN / inf / NA as None, lists and dicts
-    kept (their values made safe the same way), long strings cut, anything else as its ``str``."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value if abs(value) < 2**53 else str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        return value if len(value) <= CELL_CHARS else value[:CELL_CHARS] + f"… ({len(value):,} characters)"
-    if depth < 8:
-        if isinstance(value, dict):
-            return {str(k): _cell(v, depth + 1) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [_cell(v, depth + 1) for v in value]
-        if isinstance(value, np.ndarray):  # embeddings
-            return _cell(value.tolist(), depth)
-    if is_missing(value) or type(value).__name__ == "NaTType":
-        return None
-    return _cell(str(value), depth)
+def _cell(value):
+    """A table value as JSON carries it (`json_value`): long strings cut, nesting kept to 8 levels."""
+    return json_value(value, cut=CELL_CHARS, max_depth=8)
 
 
 def _stage_field(spec: dict) -> str | None:
