@@ -43,7 +43,7 @@ def main() -> None:
     comm.create_comm = lambda **kwargs: Recording(**kwargs)  # no kernel here: keep what would be sent
 
     import specnb
-    from specnb.compare import metrics
+    from specnb._compare import metrics
     from specnb.widgets import CompareView
 
     n = args.items

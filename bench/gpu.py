@@ -192,7 +192,7 @@ def build_encoder(folder: Path, smoke: bool, device: str, dtype) -> str:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from specnb.catalog import ENTRIES
+    from specnb._catalog import ENTRIES
 
     source = ENTRIES["minilm"].local_path()
     if source is None:
@@ -219,8 +219,8 @@ def chat_tokenizer():
     read from the GGUF file itself."""
     from transformers import AutoTokenizer
 
+    from specnb._catalog import ENTRIES
     from specnb.backends.gguf import MARKER, gguf_cache_dir
-    from specnb.catalog import ENTRIES
 
     gguf = ENTRIES["smollm2"].local_path()
     if gguf is None:

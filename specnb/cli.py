@@ -79,7 +79,7 @@ def _columns(frame) -> str:
 
 
 def _compare(args) -> int:
-    from .compare import compare
+    from ._compare import compare
     from .errors import InputError
 
     outputs = _output_paths(args.output)
@@ -150,7 +150,7 @@ def _run_pipeline(args) -> int:
 def _runs(args) -> int:
     import pandas as pd
 
-    from .compare import runs
+    from ._compare import runs
     from .store import default_store
 
     table = runs()
@@ -172,7 +172,7 @@ def _runs(args) -> int:
 
 
 def _runs_show(args) -> int:
-    from .compare import get_run
+    from ._compare import get_run
 
     outputs = _output_paths(args.output)
     comparison = get_run(args.id)
@@ -182,7 +182,7 @@ def _runs_show(args) -> int:
 
 
 def _runs_delete(args) -> int:
-    from .compare import delete_run
+    from ._compare import delete_run
 
     delete_run(args.id)
     print(f"deleted run {args.id}")
@@ -199,7 +199,7 @@ def _demo(args) -> int:
 def _catalog(args) -> int:
     import pandas as pd
 
-    from .catalog import catalog
+    from ._catalog import catalog
 
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(catalog().drop(columns=["description"]).to_string(index=False))
@@ -227,7 +227,7 @@ def _price(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .compare.run import COMPARED_TASKS
+    from ._compare.run import COMPARED_TASKS
 
     parser = argparse.ArgumentParser(prog="specnb", description="Specialist vs generalist models, side by side.")
     sub = parser.add_subparsers(dest="command", required=True)

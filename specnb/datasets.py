@@ -17,7 +17,7 @@ import numbers
 from importlib import resources
 from pathlib import Path
 
-from .errors import InputError, MissingDependencyError, SpecnbError
+from .errors import DatasetError, InputError, MissingDependencyError
 
 __all__ = ["langid_sentences", "bbc_topics", "BBC_DESCRIPTIONS", "LANGID_LANGUAGES", "BBC_LABELS"]
 
@@ -45,11 +45,11 @@ def _langid_rows() -> tuple[tuple[str, str], ...]:
     reader = csv.reader(io.StringIO(raw, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
     header = next(reader, None)
     if header != ["lang", "text"]:
-        raise SpecnbError(f"specnb/data/langid.tsv: header is {header!r}, expected ['lang', 'text']; reinstall specnb")
+        raise DatasetError(f"specnb/data/langid.tsv: header is {header!r}, expected ['lang', 'text']; reinstall specnb")
     rows = []
     for line, row in enumerate(reader, start=2):
         if len(row) != 2 or not row[0] or not row[1].strip():
-            raise SpecnbError(f"specnb/data/langid.tsv line {line}: expected 2 non-empty tab-separated fields "
+            raise DatasetError(f"specnb/data/langid.tsv line {line}: expected 2 non-empty tab-separated fields "
                               f"(lang, text), got {row!r}; reinstall specnb")
         rows.append((row[1], row[0]))
     return tuple(rows)

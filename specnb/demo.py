@@ -15,10 +15,19 @@ import math
 import sys
 from pathlib import Path
 
-from .settings import format_bytes
+from .presentation import (
+    MISSING,
+    PRICE_COLUMN,
+    format_rate,
+    format_share,
+    format_value,
+    summary_cells,
+    summary_columns,
+)
 from .tasks.base import is_missing
 
-__all__ = ["run_demo", "run_pipeline_demo", "PIPELINE_CELL", "summary_table", "format_summary", "format_disagreements", "write_index"]
+__all__ = ["run_demo", "run_pipeline_demo", "PIPELINE_CELL", "summary_table", "format_summary", "format_disagreements",
+           "write_index"]
 
 #: What the demo compares: (file stem, heading, task, models, name in the run store).
 _JOBS = (
@@ -28,46 +37,11 @@ _JOBS = (
      "by ranking the topics)", "classify", ("minilm", "smollm2"), "demo: bbc topics"),
 )
 
-_QUALITY = {"accuracy": "accuracy", "macro_f1": "macro F1", "precision": "precision", "recall": "recall",
-            "f1": "F1"}
-
-
-def _percent(value) -> str:
-    return "-" if is_missing(value) else f"{100 * value:.1f}%"
-
-
-def _decimal(value) -> str:
-    return "-" if is_missing(value) else f"{value:.3f}"
-
-
-def _ms(value) -> str:
-    if is_missing(value):
-        return "-"
-    return f"{value:.3f}" if value < 1 else f"{value:.1f}" if value < 100 else f"{value:,.0f}"
-
-
-def _rate(value) -> str:
-    if is_missing(value):
-        return "-"
-    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:,.0f}"
-
-
-def _dollars(value) -> str:
-    return "-" if is_missing(value) else f"${value:.3g}"
-
-
-def _with_interval(row, column: str, fmt) -> str:
-    value, low, high = row[column], row.get(f"{column}_low"), row.get(f"{column}_high")
-    if is_missing(value):
-        return "-"
-    if is_missing(low) or is_missing(high):
-        return fmt(value)
-    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
-
 
 def summary_table(comparison):
-    """`Comparison.summary` as text cells, one row per model: quality with its 95 % bootstrap
-    interval, agreement, latency, throughput, load time, memory and cost.
+    """`Comparison.summary` as text cells, one row per model: validity, quality with its 95 % bootstrap
+    interval, agreement, latency, throughput, load time, memory and cost, formatted as in the report
+    (`specnb.presentation`, compact: ``77.9%``).
 
     Returns
     -------
@@ -77,28 +51,24 @@ def summary_table(comparison):
     import pandas as pd
 
     summary = comparison.summary
+    columns = {c.key: c for c in summary_columns(comparison.quality_column)}
+    valid = columns.pop("valid")
+    quality = [c for c in columns.values() if c.interval]
+    measures = [c for c in columns.values() if not c.interval and c.key != "usd_per_1m"]
+    order = [valid, *quality, *measures, PRICE_COLUMN, columns["usd_per_1m"]]
+    records = [summary.loc[m].to_dict() for m in comparison.models]
+    cells = summary_cells(records, order, compact=True, price_note=False)
+    agreement = len(comparison.models) > 1
     rows = {}
-    for model, row in summary.iterrows():
-        cells = {"role": row["role"], "device": row["device"], "items": str(row["items"]),
-                 "valid": _percent(row["valid"])}
-        for column, title in _QUALITY.items():
-            if column in summary.columns:
-                fmt = _percent if column == "accuracy" else _decimal
-                cells[f"{title} [95% CI]"] = _with_interval(row, column, fmt)
-        if len(comparison.models) > 1:
-            for other in comparison.models:
-                cells[f"agree:{other}"] = "-" if other == model else _percent(row[f"agree:{other}"])
-        cells.update({
-            "p50 ms": _ms(row["p50_ms"]),
-            "p95 ms": _ms(row["p95_ms"]),
-            "items/s": _rate(row["items_per_s"]),
-            "load s": _rate(row["load_s"]),
-            "weights": format_bytes(None if is_missing(row["weight_bytes"]) else row["weight_bytes"]),
-            "run peak": format_bytes(None if is_missing(row["run_peak_bytes"]) else row["run_peak_bytes"]),
-            "$/h": "-" if is_missing(row["price_per_hour"]) else f"${row['price_per_hour']:.2f}",
-            "$/1M items": _dollars(row["usd_per_1m"]),
-        })
-        rows[model] = cells
+    for model, record, texts in zip(comparison.models, records, cells):
+        row = {"role": record["role"], "device": record["device"], "items": str(record["items"])}
+        for position, (column, cell) in enumerate(zip(order, texts)):
+            row[f"{column.short} [95% CI]" if column.interval else column.short] = cell["text"] + (cell["note"] or "")
+            if agreement and position == len(quality):  # after validity and quality: agreement with each model
+                for other in comparison.models:
+                    row[f"agree:{other}"] = MISSING if other == model else format_value(
+                        record[f"agree:{other}"], "percent", compact=True)
+        rows[model] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "model"
     return frame
@@ -158,7 +128,7 @@ def write_index(path, sections) -> Path:
 
     ``sections`` is a list of (heading, comparison, report path relative to the page).
     """
-    from .compare.report import summary_html
+    from ._compare.report import summary_html
 
     path = Path(path)
     parts = []
@@ -206,7 +176,8 @@ def run_demo(out="build/demo", *, device: str = "auto", file=None) -> list:
     list of Comparison
         Language ID, then BBC topics.
     """
-    from . import compare, load
+    from ._compare import compare
+    from .backends.model_registry import load
 
     file = sys.stdout if file is None else file
     out = Path(out)
@@ -259,7 +230,7 @@ def pipeline_demo_data(n: int = 40, seed: int = 0):
 def run_pipeline_demo(out, *, device: str = "auto", say=print):
     """Language ID, then English texts through a MiniLM → SmolLM2 topic cascade: the output, the profile,
     a threshold sweep; writes ``<out>/pipeline.yaml``. Returns (pipeline, output, sweep)."""
-    from . import load
+    from .backends.model_registry import load
     from .compose import Pipeline, parse
     from .datasets import BBC_DESCRIPTIONS
 
@@ -279,14 +250,15 @@ def run_pipeline_demo(out, *, device: str = "auto", say=print):
     profile = pipe.profile
     for stage_id, row in profile.iterrows():
         rate = float("nan") if row["kind"] == "route" else row["items_per_s"]  # a route only sorts records
-        extra = "" if is_missing(row["fallback_share"]) else f", {100 * row['fallback_share']:.0f}% to the fallback"
-        say(f"  [{stage_id}] {row['stage'][:70]:<70} {int(row['items']):>4} items {_rate(rate):>8}/s "
-            f"{100 * row['share']:5.1f}% of the time{extra}")
+        extra = "" if is_missing(row["fallback_share"]) else f", {format_share(row['fallback_share'])} to the fallback"
+        say(f"  [{stage_id}] {row['stage'][:70]:<70} {int(row['items']):>4} items {format_rate(rate):>10} "
+            f"{format_share(row['share'], 1):>6} of the time{extra}")
     sweep = pipe.sweep("topic", _SWEEP, data["topic_gold"].tolist(), data)
     say("threshold sweep (BBC articles that reach the cascade):")
     for _, row in sweep.table.iterrows():
-        say(f"  {row['threshold']:.2f}: accuracy {row['accuracy']:.3f}, {100 * row['fallback_share']:.0f}% to "
-            f"{sweep.models[1]}, {_dollars(row['usd_per_1m'])} per 1M items")
+        say(f"  {row['threshold']:.2f}: accuracy {format_value(row['accuracy'], 'score')}, "
+            f"{format_share(row['fallback_share'])} to {sweep.models[1]}, {format_value(row['usd_per_1m'], 'usd')} "
+            "per 1M items")
     path = Path(out) / "pipeline.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     pipe.to_yaml(path)

@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
+from .errors import InputError, ModelOutputError
+
 __all__ = ["RunStats", "PeakMemory", "run_batches", "scatter", "length_sorted_batches", "plan_batches", "is_out_of_memory"]
 
 
@@ -180,8 +182,6 @@ class PeakMemory:
 
 def _check_positive(name: str, value) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        from .errors import InputError
-
         raise InputError(f"{name} must be a positive integer, got {value!r}")
 
 
@@ -334,7 +334,8 @@ def run_batches(
                     continue
                 seconds = time.perf_counter() - t0
                 if len(outputs) != len(batch):
-                    raise RuntimeError(f"backend step returned {len(outputs)} outputs for a batch of {len(batch)}")
+                    raise ModelOutputError(f"backend step returned {len(outputs)} outputs for a batch of {len(batch)}; "
+                                           "a backend must answer every item of its batch, in order")
                 tokens = sum(max(lengths[i], 1) for i in batch)
                 for index, output in zip(batch, outputs):
                     results[index] = output

@@ -1,6 +1,23 @@
 """The specnb error tree.
 
-Every message says what was wrong and what to do instead, or lists the valid choices.
+Every error specnb raises is a `SpecnbError`; each also derives from the built-in exception that
+callers would catch for the same problem (`InputError` and `ConfigError` are a ``ValueError``,
+`AliasError` a ``KeyError``, ...), so ``except ValueError`` keeps working. Every message says what
+was wrong and what to do instead, or lists the valid choices. Warnings derive from `SpecnbWarning`.
+
+The tree (the built-in base in brackets)::
+
+    SpecnbError
+        UnknownModelError [KeyError]       InputError [ValueError]
+        NotAModelError [ValueError]        ConfigError [ValueError]
+        TaskError [ValueError]             ModelOutputError [RuntimeError]
+        HubUnavailableError [ConnectionError]  DatasetError [ValueError]
+        UnsafeWeightsError                 PipelineError [ValueError]
+        MemoryBudgetError [MemoryError]    StoreError
+        DeviceError [ValueError]               RunNotFoundError [KeyError]
+        AliasError [KeyError]
+        ModelUnloadedError [RuntimeError]
+        MissingDependencyError [ImportError]
 """
 
 from __future__ import annotations
@@ -18,6 +35,9 @@ __all__ = [
     "ModelUnloadedError",
     "MissingDependencyError",
     "InputError",
+    "ConfigError",
+    "ModelOutputError",
+    "DatasetError",
     "StoreError",
     "RunNotFoundError",
     "PipelineError",
@@ -76,8 +96,22 @@ class MissingDependencyError(SpecnbError, ImportError):
     """An optional package that a backend needs is not installed."""
 
 
-class InputError(SpecnbError, TypeError):
-    """Inputs are not the shape or type a function takes."""
+class InputError(SpecnbError, ValueError):
+    """An argument is not a value the function takes: inputs of the wrong shape or type, labels outside the
+    label space, an option out of range."""
+
+
+class ConfigError(SpecnbError, ValueError):
+    """A setting of ``specnb.config`` holds a value it cannot take (a memory size, a token budget, a price)."""
+
+
+class ModelOutputError(SpecnbError, RuntimeError):
+    """A model answered with something that is not one prediction per input for the task: a callable that
+    returned the wrong type or count, a backend step that lost or added items."""
+
+
+class DatasetError(SpecnbError, ValueError):
+    """A dataset file that specnb ships or reads is damaged or not in the expected format."""
 
 
 class StoreError(SpecnbError):

@@ -16,8 +16,9 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.utils.process import arg_split
 from traitlets import Float, Unicode
 
-import specnb
-
+from . import _catalog
+from ._compare import compare, get_run, runs
+from .backends import model_registry as _models
 from .errors import SpecnbError
 
 __all__ = ["SpecnbMagics", "load_ipython_extension", "HELP"]
@@ -190,7 +191,7 @@ class SpecnbMagics(Magics):
         print(HELP)
 
     def _load(self, args, cell):
-        return specnb.load(args.source, alias=args.alias, task=args.task, device=args.device or self.device,
+        return _models.load(args.source, alias=args.alias, task=args.task, device=args.device or self.device,
                            dtype=args.dtype or self.dtype, pin=args.pin, trust_remote_code=args.trust_remote_code,
                            allow_pickle=args.allow_pickle)
 
@@ -198,24 +199,24 @@ class SpecnbMagics(Magics):
         if args.all and args.aliases:
             raise UsageError("give aliases or --all, not both")
         if not args.all and not args.aliases:
-            loaded = ", ".join(m.alias for m in specnb.registry) or "none"
+            loaded = ", ".join(m.alias for m in _models.registry) or "none"
             raise UsageError(f"%specnb unload needs an alias (loaded: {loaded}) or --all")
-        aliases = [m.alias for m in specnb.registry] if args.all else args.aliases
+        aliases = [m.alias for m in _models.registry] if args.all else args.aliases
         for alias in aliases:
-            specnb.get(alias)  # every alias is checked before any is unloaded
+            _models.get(alias)  # every alias is checked before any is unloaded
         for alias in aliases:
-            specnb.unload(alias)
+            _models.unload(alias)
         print(f"unloaded {', '.join(aliases)}" if aliases else "no model was loaded")
 
     def _models(self, args, cell):
         if args.table or not self._in_kernel():
-            return specnb.models()
+            return _models.models()
         from .widgets import ModelPanel
 
         return ModelPanel()
 
     def _catalog(self, args, cell):
-        return specnb.catalog()
+        return _catalog.catalog()
 
     def _pipe(self, args, cell):
         from .compose import Pipeline, parse
@@ -243,10 +244,10 @@ class SpecnbMagics(Magics):
         return pipe
 
     def _runs(self, args, cell):
-        return specnb.runs()
+        return runs()
 
     def _show(self, args, cell):
-        return specnb.get_run(args.run_id)
+        return get_run(args.run_id)
 
     def _compare(self, args, cell):
         body = self._expand(cell or "")
@@ -281,7 +282,7 @@ class SpecnbMagics(Magics):
         models = args.models or self._default_models(args.task)
         if self.device != "auto":
             models = self._preload(models, args.task)
-        result = specnb.compare(args.task, inputs, models, labels=labels, label_space=label_space, text=text,
+        result = compare(args.task, inputs, models, labels=labels, label_space=label_space, text=text,
                                 sample=args.sample, seed=args.seed, name=args.name, batch_size=args.batch_size,
                                 price_per_hour=args.price_per_hour if args.price_per_hour is not None
                                 else self.price_per_hour)
@@ -328,11 +329,9 @@ class SpecnbMagics(Magics):
         return ns[name]
 
     def _default_models(self, task: str) -> str:
-        from .catalog import ENTRIES
-
         # classify has no dedicated embedded model: MiniLM answers it zero-shot.
         wanted = "embed" if task == "classify" else task
-        specialists = [e.name for e in ENTRIES.values() if e.task == wanted and e.role == "specialist" and e.embedded]
+        specialists = [e.name for e in _catalog.ENTRIES.values() if e.task == wanted and e.role == "specialist" and e.embedded]
         if not specialists:
             raise UsageError(f"no embedded specialist for task {task!r}: pass --models A,B")
         return f"{specialists[0]},{self.generalist}"
@@ -340,13 +339,16 @@ class SpecnbMagics(Magics):
     def _preload(self, models: str, task: str) -> list:
         out = []
         for name in [m.strip() for m in models.split(",") if m.strip()]:
-            out.append(name if name in specnb.registry else specnb.load(name, task=task, device=self.device))
+            out.append(name if name in _models.registry else _models.load(name, task=task, device=self.device))
         return out
 
 
 def load_ipython_extension(ipython) -> None:
-    """``%load_ext specnb``: register the magics (idempotent)."""
+    """``%load_ext specnb``: register the magics and, in a kernel, the widgets' display formatters (idempotent)."""
+    from .widgets.display import register
+
     if getattr(ipython, "_specnb_magics", None) is None:
         magics = SpecnbMagics(ipython)
         ipython.register_magics(magics)
         ipython._specnb_magics = magics
+    register(ipython)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SpecnbError
+from .errors import ConfigError
 
-__all__ = ["Settings", "config", "parse_size", "format_bytes"]
+__all__ = ["Settings", "config", "parse_size"]
 
 _UNITS = {
     "": 1, "b": 1,
@@ -29,10 +30,10 @@ DEFAULT_BUDGET_FRACTION = {"cuda": 0.9, "mps": 0.5, "cpu": 0.5}
 def parse_size(value: int | float | str, *, total: int | None = None) -> int:
     """Turn ``4GB``, ``512MiB``, ``1_000_000`` or a fraction of ``total`` into bytes."""
     if isinstance(value, bool):
-        raise SpecnbError(f"memory size {value!r} is not a size; use bytes, '4GB', '512MiB' or a fraction like 0.5")
+        raise ConfigError(f"memory size {value!r} is not a size; use bytes, '4GB', '512MiB' or a fraction like 0.5")
     if isinstance(value, float) and 0 < value <= 1:
         if total is None:
-            raise SpecnbError(f"memory size {value!r} is a fraction but the device's total memory is unknown; give bytes")
+            raise ConfigError(f"memory size {value!r} is a fraction but the device's total memory is unknown; give bytes")
         return int(value * total)
     if isinstance(value, (int, float)) and value > 0:
         return int(value)
@@ -40,23 +41,10 @@ def parse_size(value: int | float | str, *, total: int | None = None) -> int:
         m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", value.replace("_", ""))
         if m and m.group(2).lower() in _UNITS:
             return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-    raise SpecnbError(
+    raise ConfigError(
         f"memory size {value!r} is not understood; use a positive number of bytes, a string such as "
         f"'4GB' or '512MiB' (units: {', '.join(u for u in _UNITS if u)}), or a fraction in (0, 1]"
     )
-
-
-def format_bytes(n: int | float | None) -> str:
-    """``1536`` -> ``'1.5 KiB'``."""
-    if n is None:
-        return "-"
-    sign = "-" if n < 0 else ""
-    n = abs(float(n))
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{sign}{n:.0f} {unit}" if unit == "B" else f"{sign}{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -112,23 +100,33 @@ class Settings:
         """The token budget for a device kind (None: no limit)."""
         value = self.token_budget.get(kind)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise SpecnbError(f"config.token_budget[{kind!r}] must be a positive int or None, got {value!r}")
+            raise ConfigError(f"specnb.config.token_budget[{kind!r}] must be a positive int (padded tokens per batch) or "
+                              f"None (no limit), got {value!r}; e.g. specnb.config.token_budget[{kind!r}] = 4096")
         return value
 
     def price(self, kind: str) -> float:
         """Dollars per hour of a device kind."""
         value = self.price_per_hour.get(kind)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise SpecnbError(
-                f"config.price_per_hour[{kind!r}] must be a number of dollars per hour >= 0, got {value!r}; "
-                f"kinds: {', '.join(self.price_per_hour)}"
+            raise ConfigError(
+                f"specnb.config.price_per_hour[{kind!r}] must be a number of dollars per hour >= 0, got {value!r}; "
+                f"e.g. specnb.config.price_per_hour[{kind!r}] = 0.10 (kinds set: {', '.join(self.price_per_hour)})"
             )
         return float(value)
+
+    def price_for(self, kind: str, *, alias: str | None = None, override=None) -> float:
+        """Dollars per hour of a model (``alias``) on a device kind: what ``override`` says when it says
+        something (a number, or a mapping by model alias or device kind, the alias first), else `price`."""
+        if isinstance(override, Mapping):
+            value = override.get(alias, override.get(kind)) if alias is not None else override.get(kind)
+        else:
+            value = override
+        return self.price(kind) if value is None else float(value)
 
     def budget_bytes(self, kind: str, total: int | None) -> int | None:
         """The budget in bytes for a device kind, given that device's total memory."""
         if kind not in DEFAULT_BUDGET_FRACTION:
-            raise SpecnbError(f"no memory budget for device kind {kind!r}; valid kinds: {', '.join(DEFAULT_BUDGET_FRACTION)}")
+            raise ConfigError(f"no memory budget for device kind {kind!r}; valid kinds: {', '.join(DEFAULT_BUDGET_FRACTION)}")
         value = self.memory_budget.get(kind)
         if value is None:
             return None if total is None else int(DEFAULT_BUDGET_FRACTION[kind] * total)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from specnb.catalog import ENTRIES
+from specnb._catalog import ENTRIES
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["gpu_encoder_vs_pipeline", "gpu_rank_vs_generate", "oom_retries", "oom_labels_equal"]

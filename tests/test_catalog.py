@@ -3,7 +3,7 @@
 import pytest
 
 import specnb
-from specnb.catalog import ENTRIES, get_entry
+from specnb._catalog import ENTRIES, get_entry
 
 EMBEDDED = {"minilm": "embed", "langid": "langid", "ner": "ner", "vader": "sentiment", "smollm2": "generate"}
 

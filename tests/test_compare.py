@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import specnb
-from specnb.compare.comparison import INVALID
+from specnb._compare.comparison import INVALID
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from specnb.compare import metrics
+from specnb._compare import metrics
 
 INVALID = "<invalid>"
 

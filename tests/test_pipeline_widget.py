@@ -13,7 +13,7 @@ import pytest
 from comm.base_comm import BaseComm
 
 import specnb
-from specnb.compose.pipeline import render
+from specnb.compose.spec import render
 from specnb.errors import InputError
 from specnb.widgets import PipelineView
 from specnb.widgets.pipeline_view import CELL_CHARS, MAX_ROWS, _cell

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import specnb
-from specnb.compare import charts, report
+from specnb._compare import charts, report
 from specnb.tasks import Label
 
 HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", '"quotes" &amp; more']

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import specnb
-from specnb.backends.hf import group_entities, words_from_tokens
 from specnb.tasks import TASKS, Span
+from specnb.tasks.ner import group_entities, words_from_tokens
 
 from tiny_models import LANGID_LABELS, NER_LABELS, TOPIC_LABELS
 

@@ -1,5 +1,7 @@
-// Helpers shared by the two widgets. Every text reaches the DOM through textContent, text nodes or
-// setAttribute; nothing here (or anywhere in src/) parses HTML.
+// Helpers shared by the widgets. Every text reaches the DOM through textContent, text nodes or
+// setAttribute; nothing here (or anywhere in src/) parses HTML. The numbers people read (bytes, rates,
+// durations, shares, summary values) come from Python as ready-made texts (specnb/presentation.py); the
+// formatters here only write counts, pages and scores.
 
 export type Attr = string | number | boolean | null | undefined;
 export type Child = Node | string | number | null | undefined | false;
@@ -47,47 +49,30 @@ export function fill(el: Element, ...children: Child[]): void {
 
 export const DASH = "–";
 
-const en = (digits: number) =>
-  new Intl.NumberFormat("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-const FMT = [en(0), en(1), en(2), en(3), en(4)];
+const INT = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 
 export function isNum(v: unknown): v is number {
   return typeof v === "number" && Number.isFinite(v);
 }
 
-/** `n` with `digits` decimals (0–4 use a cached en-US format with thousands separators). */
-export function fixed(n: number, digits: number): string {
-  const f = FMT[digits];
-  return f ? f.format(n) : n.toFixed(digits);
-}
-
 /** Integer with thousands separators: `1,234`. */
 export function int(n: number): string {
-  return FMT[0].format(n);
+  return INT.format(n);
 }
 
-/** Bytes as the Python side writes them (`specnb.settings.format_bytes`): `512 B`, `86.7 MiB`, `4.0 GiB`. */
-export function bytes(n: number | null | undefined): string {
-  if (!isNum(n)) return DASH;
-  const sign = n < 0 ? "-" : "";
-  let v = Math.abs(n);
-  if (v < 1024) return `${sign}${Math.round(v)} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let i = -1;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${sign}${v.toFixed(1)} ${units[i]}`;
+/** `1 item`, `1,234 items`: a count with its noun. */
+export function plural(n: number, noun: string): string {
+  return `${int(n)} ${noun}${n === 1 ? "" : "s"}`;
 }
 
-/** A count in K / M / B: `22.7 M`, `950`, `1.1 B`. */
-export function count(n: number | null | undefined): string {
-  if (!isNum(n)) return DASH;
-  const v = Math.abs(n);
-  if (v < 1000) return String(Math.round(n));
-  const [div, unit] = v < 999_950 ? [1e3, "K"] : v < 999_950_000 ? [1e6, "M"] : [1e9, "B"];
-  return `${(n / div).toFixed(1)} ${unit}`;
+/** A score with `digits` decimals (`0.93`, `0.9312`), or a dash when it is not a number. */
+export function score(v: unknown, digits: number): string {
+  return isNum(v) ? v.toFixed(digits) : DASH;
+}
+
+/** A text sent ready-made by Python (`specnb/presentation.py`), or a dash when it is missing. */
+export function text(v: unknown): string {
+  return typeof v === "string" ? v : DASH;
 }
 
 /** A value of unknown shape as one line: strings as they are, null as a dash, the rest as JSON. */

@@ -1,6 +1,22 @@
 // specnb model panel: the loaded models and the memory of each device (see ../README.md).
 import type { AnyModel, RenderProps } from "@anywidget/types";
-import { DASH, bytes, count, h, isNum, show } from "./common";
+import { DASH, h, isNum, show, text } from "./common";
+
+/** A model's numbers as people read them, formatted by Python (`specnb/presentation.py`). */
+interface ModelTexts {
+  parameters: string; // `22.7 M`
+  weights: string; // `86.7 MiB`
+  memory: string; // the memory cell's text
+  memory_detail: string; // the memory cell's title: `90.1 MiB = 1.2 % of cpu budget (12.0 GiB)`
+  loaded: string; // ` · loaded in 0.1 s`, or ""
+}
+
+/** A device's bar texts, formatted by Python. */
+interface DeviceTexts {
+  line: string; // `cpu: 86.7 MiB of 1.0 GiB budget · 24.0 GiB total`
+  detail: string; // the bar's title
+  budget: string | null; // the budget mark's title: `budget 1.0 GiB`
+}
 
 interface ModelInfo {
   alias: string;
@@ -15,6 +31,8 @@ interface ModelInfo {
   load_seconds: number;
   pinned: boolean;
   source: string;
+  memory_share?: number | null; // memory over the device's budget (else its total), 0–1+; null: unknown
+  texts?: ModelTexts; // missing in an old saved state
 }
 
 interface DeviceInfo {
@@ -22,6 +40,7 @@ interface DeviceInfo {
   used_bytes: number;
   budget_bytes: number | null;
   total_bytes: number | null;
+  texts?: DeviceTexts; // missing in an old saved state
 }
 
 interface PanelTraits {
@@ -36,31 +55,12 @@ const NUMERIC = new Set(["parameters", "weights"]);
 const str = (v: unknown): string => (v === null || v === undefined ? DASH : String(v));
 const pct = (part: number, whole: number): number => Math.max(0, Math.min(100, (part / whole) * 100));
 
-/** The device entry a model's memory counts against: same name, else same kind (`cuda` ~ `cuda:0`). */
-function deviceOf(devices: DeviceInfo[], name: string): DeviceInfo | undefined {
-  const kind = (d: string) => String(d).split(":")[0];
-  return devices.find((d) => d.device === name) ?? devices.find((d) => kind(d.device) === kind(name));
-}
-
-function deviceText(d: DeviceInfo): string {
-  let text = `${d.device}: ${bytes(d.used_bytes)}`;
-  text += isNum(d.budget_bytes) ? ` of ${bytes(d.budget_bytes)} budget` : " · no budget";
-  if (isNum(d.total_bytes)) text += ` · ${bytes(d.total_bytes)} total`;
-  return text;
-}
-
 function deviceBar(d: DeviceInfo): HTMLElement {
   const used = isNum(d.used_bytes) ? d.used_bytes : 0;
   const budget = isNum(d.budget_bytes) ? d.budget_bytes : null;
   const total = isNum(d.total_bytes) ? d.total_bytes : null;
   const scale = total ?? budget;
   const over = budget !== null && used > budget;
-  const title = [
-    `${d.device}`,
-    `used ${bytes(used)} (${used} bytes)`,
-    budget !== null ? `budget ${bytes(budget)} (${budget} bytes)` : "no budget",
-    total !== null ? `total ${bytes(total)} (${total} bytes)` : "total unknown",
-  ].join(" · ");
   const track = h("div", { class: "specnb-bar-track" });
   if (scale !== null && scale > 0) {
     const fillEl = h("div", { class: over ? "specnb-bar-fill specnb-over" : "specnb-bar-fill" });
@@ -68,7 +68,7 @@ function deviceBar(d: DeviceInfo): HTMLElement {
     if (used > 0) fillEl.style.minWidth = "2px"; // a few MB of 24 GB still shows
     track.appendChild(fillEl);
     if (budget !== null && total !== null && total > 0) {
-      const mark = h("div", { class: "specnb-bar-budget", title: `budget ${bytes(budget)}` });
+      const mark = h("div", { class: "specnb-bar-budget", title: d.texts?.budget ?? null });
       mark.style.left = `${pct(budget, total)}%`;
       track.appendChild(mark);
     }
@@ -84,35 +84,27 @@ function deviceBar(d: DeviceInfo): HTMLElement {
       "data-used": used,
       "data-budget": budget,
       "data-total": total,
-      title,
+      title: typeof d.texts?.detail === "string" ? d.texts.detail : str(d.device),
     },
-    h("div", { class: "specnb-device-text" }, deviceText(d)),
+    h("div", { class: "specnb-device-text" }, typeof d.texts?.line === "string" ? d.texts.line : `${str(d.device)}: ${DASH}`),
     track,
   );
 }
 
-function memoryCell(m: ModelInfo, devices: DeviceInfo[]): HTMLElement {
-  const mem = isNum(m.memory_bytes) ? m.memory_bytes : isNum(m.weight_bytes) ? m.weight_bytes : null;
-  const dev = deviceOf(devices, m.device);
-  const scale = dev ? (isNum(dev.budget_bytes) ? dev.budget_bytes : isNum(dev.total_bytes) ? dev.total_bytes : null) : null;
-  const cell = h("td", { class: "specnb-mem" });
-  if (mem === null) {
-    cell.textContent = DASH;
-    return cell;
-  }
-  if (scale !== null && scale > 0) {
-    const share = (mem / scale) * 100;
+/** A model's memory: a bar of its share of its device's budget (or total) when known, and the text. */
+function memoryCell(m: ModelInfo): HTMLElement {
+  const share = isNum(m.memory_share) ? m.memory_share : null;
+  const detail = m.texts?.memory_detail;
+  const cell = h("td", { class: "specnb-mem", title: detail || null });
+  if (share !== null) {
     const track = h("span", { class: "specnb-bar-track specnb-bar-small" });
-    const fillEl = h("span", { class: share > 100 ? "specnb-bar-fill specnb-over" : "specnb-bar-fill" });
-    fillEl.style.width = `${pct(mem, scale)}%`;
-    if (mem > 0) fillEl.style.minWidth = "2px";
+    const fillEl = h("span", { class: share > 1 ? "specnb-bar-fill specnb-over" : "specnb-bar-fill" });
+    fillEl.style.width = `${Math.max(0, Math.min(100, share * 100))}%`;
+    if (share > 0) fillEl.style.minWidth = "2px";
     track.appendChild(fillEl);
     cell.append(track);
-    cell.title = `${bytes(mem)} = ${share.toFixed(1)} % of ${dev?.device} ${isNum(dev?.budget_bytes) ? "budget" : "total"} (${bytes(scale)})`;
-  } else {
-    cell.title = bytes(mem);
   }
-  cell.append(h("span", { class: "specnb-mem-text" }, bytes(mem)));
+  cell.append(h("span", { class: "specnb-mem-text" }, text(m.texts?.memory)));
   return cell;
 }
 
@@ -149,19 +141,19 @@ function render({ model, el }: RenderProps<PanelTraits>): () => void {
           unload.disabled = true;
           m.send({ type: "unload", alias });
         });
-        const loaded = isNum(info.load_seconds) ? ` · loaded in ${info.load_seconds.toFixed(1)} s` : "";
+        const t = info.texts;
         return h(
           "tr",
           { "data-testid": "model-row", "data-alias": alias },
-          h("td", { class: "specnb-alias", title: `${str(info.source)}${loaded}` }, alias),
+          h("td", { class: "specnb-alias", title: `${str(info.source)}${t?.loaded ?? ""}` }, alias),
           h("td", null, str(info.task)),
           h("td", null, str(info.role)),
           h("td", null, str(info.backend)),
           h("td", null, str(info.device)),
           h("td", null, str(info.dtype)),
-          h("td", { class: "specnb-num", title: isNum(info.parameters) ? String(info.parameters) : null }, count(info.parameters)),
-          h("td", { class: "specnb-num", title: isNum(info.weight_bytes) ? `${info.weight_bytes} bytes` : null }, bytes(info.weight_bytes)),
-          memoryCell(info, devices),
+          h("td", { class: "specnb-num", title: isNum(info.parameters) ? String(info.parameters) : null }, text(t?.parameters)),
+          h("td", { class: "specnb-num", title: isNum(info.weight_bytes) ? `${info.weight_bytes} bytes` : null }, text(t?.weights)),
+          memoryCell(info),
           h("td", { class: "specnb-center" }, pin),
           h("td", null, unload),
         );

@@ -1,11 +1,21 @@
 // specnb pipeline view: the stage graph with each stage's share of the time, and the sample table
 // (see ../README.md).
 import type { AnyModel, RenderProps } from "@anywidget/types";
-import { DASH, bytes, display, fixed, h, int, isNum } from "./common";
+import { DASH, display, h, int, isNum, plural } from "./common";
 
 interface Branch {
   branch: string; // the routed value, or "*" for the default branch
   stages: Stage[];
+}
+
+/** A stage's numbers as people read them, formatted by Python (`specnb/presentation.py`). */
+interface StageTexts {
+  items: string | null; // `12 items`; null: did not run
+  rate: string | null; // `340/s`; null: unknown
+  share: string | null; // `42%`; null: did not run
+  share_detail: string; // the share bar's title
+  fallback: string | null; // `25% to the fallback` (cascades that ran)
+  weights: string | null; // `1.2 MiB`; null: no weights
 }
 
 interface Stage {
@@ -20,6 +30,7 @@ interface Stage {
   share: number | null;
   weight_bytes: number | null;
   fallback_share: number | null;
+  texts?: StageTexts; // missing in an old saved state
   children: Branch[];
 }
 
@@ -30,24 +41,10 @@ interface PipelineTraits {
   columns: string[];
   rows: unknown[][];
   n_rows: number;
-  total_seconds: number | null;
+  summary: string; // the title's stats: `3 stages · 40 items · last run 1.23 s`
 }
 
 const KINDS = new Set(["model", "cascade", "route", "python"]);
-
-const pct = (share: number): string => `${fixed(Math.max(0, Math.min(1, share)) * 100, 0)}%`;
-
-/** Items per second: `12,345/s`, `48.2/s`. */
-function rate(n: number): string {
-  return n >= 100 ? `${int(n)}/s` : `${fixed(n, 1)}/s`;
-}
-
-/** Seconds as `830 µs`, `12.4 ms`, `3.21 s`. */
-function duration(s: number): string {
-  if (s < 1e-3) return `${fixed(s * 1e6, 0)} µs`;
-  if (s < 1) return `${fixed(s * 1e3, 1)} ms`;
-  return `${fixed(s, 2)} s`;
-}
 
 /** A stage's share of the run's time as a bar (`data-share` holds the 0–1 value, "" when it did not run). */
 function shareBar(stage: Stage): HTMLElement {
@@ -55,39 +52,42 @@ function shareBar(stage: Stage): HTMLElement {
   const track = h("span", { class: "specnb-bar-track specnb-share-track" });
   if (share !== null) {
     const fillEl = h("span", { class: "specnb-bar-fill" });
-    fillEl.style.width = pct(share);
+    fillEl.style.width = `${Math.max(0, Math.min(1, share)) * 100}%`;
     if (share > 0) fillEl.style.minWidth = "2px";
     track.appendChild(fillEl);
   } else {
     track.classList.add("specnb-bar-unknown");
   }
-  const seconds = isNum(stage.seconds) ? ` (${duration(stage.seconds)})` : "";
+  const t = stage.texts;
   return h(
     "div",
     {
       class: "specnb-share",
       "data-testid": "stage-share",
       "data-share": share ?? "",
-      title: share !== null ? `${fixed(share * 100, 1)}% of the last run's time${seconds}` : "did not run",
+      title: typeof t?.share_detail === "string" ? t.share_detail : share !== null ? DASH : "did not run",
     },
     track,
-    h("span", { class: "specnb-share-text" }, share !== null ? `${pct(share)} of the time` : DASH),
+    h("span", { class: "specnb-share-text" }, typeof t?.share === "string" ? `${t.share} of the time` : DASH),
   );
 }
 
 /** `12 items · 340/s · 25% to the fallback`, models and weights, or `did not run`. */
 function statsLine(stage: Stage): HTMLElement {
+  const t = stage.texts;
   const parts: string[] = [];
   if (!isNum(stage.items)) {
     parts.push("did not run");
   } else {
-    parts.push(`${int(stage.items)} item${stage.items === 1 ? "" : "s"}` + (isNum(stage.items_per_s) ? ` · ${rate(stage.items_per_s)}` : ""));
-    if (stage.kind === "cascade" && isNum(stage.fallback_share)) parts.push(`${pct(stage.fallback_share)} to the fallback`);
+    parts.push(typeof t?.items === "string" ? t.items : DASH);
+    if (typeof t?.rate === "string") parts.push(t.rate);
+    if (typeof t?.fallback === "string") parts.push(t.fallback);
   }
   const line = h("div", { class: "specnb-stage-stats", "data-testid": "stage-stats" }, parts.join(" · "));
   if (stage.models) line.append(h("span", { class: "specnb-stage-models" }, stage.models));
-  if (isNum(stage.weight_bytes) && stage.weight_bytes > 0) {
-    line.append(h("span", { class: "specnb-muted", title: `${stage.weight_bytes} bytes of weights` }, bytes(stage.weight_bytes)));
+  if (typeof t?.weights === "string") {
+    const title = isNum(stage.weight_bytes) ? `${stage.weight_bytes} bytes of weights` : null;
+    line.append(h("span", { class: "specnb-muted", title }, t.weights));
   }
   return line;
 }
@@ -170,7 +170,7 @@ function sampleTable(columns: string[], rows: unknown[][], total: number): HTMLE
     );
     return section;
   }
-  const shown = rows.length < total ? `first ${int(rows.length)} of ${int(total)} rows` : `${int(rows.length)} row${rows.length === 1 ? "" : "s"}`;
+  const shown = rows.length < total ? `first ${int(rows.length)} of ${int(total)} rows` : plural(rows.length, "row");
   section.append(h("div", { class: "specnb-section-title" }, "Sample ", h("span", { class: "specnb-muted" }, shown)));
   const head = h("tr", null, h("th", { class: "specnb-num" }, "#"), ...columns.map((c) => h("th", { "data-column": c }, c)));
   const body = rows.map((row, i) =>
@@ -191,16 +191,11 @@ function render({ model, el }: RenderProps<PipelineTraits>): () => void {
     const stages = m.get("stages") ?? [];
     const columns = m.get("columns") ?? [];
     const rows = m.get("rows") ?? [];
-    const total = m.get("total_seconds");
-    const first = stages.find((s) => isNum(s.items));
-    const summary = [`${int(stages.length)} stage${stages.length === 1 ? "" : "s"}`];
-    if (first && isNum(first.items)) summary.push(`${int(first.items)} items`);
-    summary.push(isNum(total) ? `last run ${duration(total)}` : "not run yet");
     const title = h(
       "div",
       { class: "specnb-title", "data-testid": "title" },
       m.get("name") || "pipeline",
-      h("span", { class: "specnb-muted specnb-title-stats" }, summary.join(" · ")),
+      h("span", { class: "specnb-muted specnb-title-stats" }, m.get("summary") ?? ""),
     );
     const graph =
       stages.length === 0
@@ -219,7 +214,7 @@ function render({ model, el }: RenderProps<PipelineTraits>): () => void {
       draw();
     });
   };
-  const names = ["name", "input", "stages", "columns", "rows", "n_rows", "total_seconds"] as const;
+  const names = ["name", "input", "stages", "columns", "rows", "n_rows", "summary"] as const;
   for (const n of names) m.on(`change:${n}`, schedule);
   draw();
 

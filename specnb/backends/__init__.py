@@ -1,5 +1,8 @@
-"""Backends (transformers, GGUF, fastText, spaCy, lexicon, callable), device choice and the model registry."""
+"""The machinery that holds models: backends (transformers, GGUF, fastText, spaCy, lexicon, callable), device
+and dtype choice (`device`), load planning (`resolve`, `folder`), the `Model` handle (`model`) and the
+kernel's registry (`model_registry`)."""
 
-from .registry import Model, ModelRegistry, registry
+from .model import Model
+from .model_registry import ModelRegistry, registry
 
 __all__ = ["Model", "ModelRegistry", "registry"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import SpecnbError
+from ..errors import ModelOutputError
 from ..tasks import LABEL_TASKS, Embedding, Entities, Generation, Label, Prediction, Span
 from .base import Backend
 
@@ -41,7 +41,8 @@ def coerce_prediction(task: str, value, text: str) -> Prediction:
         "embed": "a sequence of numbers",
         "ner": "a list of (start, end, label) or dicts with those keys",
     }.get(task, "a label str, a (label, score) pair or a dict with 'label' and 'score'")
-    raise SpecnbError(f"the callable returned {value!r} (type {type(value).__name__}) for task {task!r}; expected {expected}")
+    raise ModelOutputError(f"the callable returned {value!r:.200} (type {type(value).__name__}) for task {task!r}; "
+                           f"it must return {expected} per input")
 
 
 class CallableBackend(Backend):
@@ -60,7 +61,8 @@ class CallableBackend(Backend):
             chunk = [texts[i] for i in batch]
             values = list(self.fn(chunk))
             if len(values) != len(chunk):
-                raise SpecnbError(f"the callable returned {len(values)} outputs for {len(chunk)} inputs; it must return one per input")
+                raise ModelOutputError(f"the callable returned {len(values)} outputs for {len(chunk)} inputs; it must "
+                                       "return one per input, in order")
             return [coerce_prediction(request.task, v, t) for v, t in zip(values, chunk)]
 
         return request.batches([len(t) for t in texts], step, torch_inference=False)

@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 
 from ..engine import RunStats, run_batches, scatter
+from ..errors import InputError
 from ..settings import config
 from ..tasks import Embedding, Generation, Invalid, Label, Prompt, get_task
 from ..tasks.prompts import SENTINEL
@@ -51,7 +52,8 @@ def candidate_tokens(tokenizer, answers: Sequence[str], end_token: int | None) -
     tokens = [tokenizer(a, add_special_tokens=False)["input_ids"] for a in answers]
     for i, t in enumerate(tokens):
         if not t:
-            raise ValueError(f"candidate answer {answers[i]!r} has no tokens")
+            raise InputError(f"label {answers[i]!r} has no tokens for this model's tokenizer, so it cannot be scored; "
+                             "give every label some visible text")
     clash = any(i != j and b[: len(a)] == a for i, a in enumerate(tokens) for j, b in enumerate(tokens))
     if clash and end_token is not None:
         tokens = [t + [end_token] for t in tokens]

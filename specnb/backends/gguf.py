@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..errors import MissingDependencyError, NotAModelError
 from ..settings import config
-from .hf import TransformersBackend, inspect_folder
+from .folder import inspect_folder
+from .hf import TransformersBackend
 
 __all__ = ["GGUFBackend", "cache_key", "gguf_cache_dir", "ensure_gguf_cache", "gguf_parameters"]
 

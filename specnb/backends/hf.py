@@ -1,158 +1,21 @@
 """transformers models: encoders (embed, classify, ner) and causal LMs (generate).
 
 Only ``_forward``-like steps touch the device; batching, ordering and ``inference_mode`` come from
-`specnb.engine`.
+`specnb.engine`. What a folder holds is read without torch by `specnb.backends.folder`.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..errors import DeviceError, NotAModelError, TaskError, UnsafeWeightsError
-from ..tasks import TASKS, Embedding, Entities, Label, Span, sentiment_label
-from ..tasks.langid import is_language_code, language_code
+from ..errors import DeviceError, TaskError
+from ..tasks import Embedding, Entities, Label, sentiment_label
+from ..tasks.langid import language_code
+from ..tasks.ner import group_entities, words_from_tokens
 from .base import Backend
-from .zeroshot import ZERO_SHOT_TASKS
+from .folder import FolderInfo
 
-__all__ = [
-    "FolderInfo",
-    "inspect_folder",
-    "infer_tasks",
-    "TransformersBackend",
-    "safetensors_parameters",
-    "group_entities",
-    "words_from_tokens",
-]
-
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
-
-
-@dataclass
-class FolderInfo:
-    """What a local transformers folder holds, read without torch."""
-
-    path: Path
-    config: dict
-    safetensors: list[Path] = field(default_factory=list)
-    pickled: list[Path] = field(default_factory=list)
-    pooling: str = "mean"
-    normalize: bool = False
-    max_length: int | None = None  # sentence-transformers' max_seq_length, when set
-
-
-def inspect_folder(path: Path) -> FolderInfo:
-    """Read ``config.json`` and list weight files; NotAModelError when it is not a model folder."""
-    config_path = path / "config.json"
-    if not config_path.is_file():
-        raise NotAModelError(
-            f"folder {str(path)!r} is not a model: expected a transformers folder (config.json with "
-            "model.safetensors, as save_pretrained writes), a spaCy pipeline (meta.json and config.cfg) "
-            "or a .gguf file"
-        )
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise NotAModelError(f"{str(config_path)!r} is not valid JSON ({exc}); save the model again with save_pretrained") from exc
-    info = FolderInfo(path=path, config=config)
-    # Only the files transformers loads as the model count: model.safetensors or its shards,
-    # pytorch_model.bin or its shards (adapters, optimizer states and training args do not).
-    info.safetensors = sorted(path.glob("model*.safetensors"))
-    info.pickled = sorted(
-        p for p in path.iterdir() if p.is_file() and p.suffix in _PICKLE_SUFFIXES and p.name.startswith("pytorch_model")
-    )
-    if not info.safetensors and not info.pickled:
-        adapters = sorted(p.name for p in path.glob("adapter_model*"))
-        extra = f" (it holds {', '.join(adapters)}: adapters need their base model, which specnb does not merge)" if adapters else ""
-        raise NotAModelError(
-            f"folder {str(path)!r} has config.json but no model weights{extra}: expected model.safetensors "
-            "(or sharded model-0000x-of-0000y.safetensors) as save_pretrained writes"
-        )
-    pooling_config = path / "1_Pooling" / "config.json"
-    if pooling_config.is_file():
-        pooling = json.loads(pooling_config.read_text())
-        if pooling.get("pooling_mode_cls_token"):
-            info.pooling = "cls"
-        elif pooling.get("pooling_mode_max_tokens"):
-            info.pooling = "max"
-    st_config = path / "sentence_bert_config.json"
-    if st_config.is_file():
-        info.max_length = json.loads(st_config.read_text()).get("max_seq_length")
-    modules = path / "modules.json"
-    if modules.is_file():
-        info.normalize = any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
-    return info
-
-
-def _label_tasks(labels: list[str]) -> tuple[str, ...]:
-    """Label tasks a classifier with these labels serves, its natural one first."""
-    if labels and all(sentiment_label(label) for label in labels):
-        return ("sentiment", "classify")
-    if len(labels) > 2 and all(is_language_code(label) for label in labels):
-        return ("langid", "classify")
-    return ("classify",)
-
-
-def infer_tasks(config: dict) -> tuple[str, tuple[str, ...]]:
-    """(default task, tasks the architecture can serve) from a config dict."""
-    architectures = config.get("architectures") or []
-    arch = architectures[0] if architectures else ""
-    if arch.endswith("ForSequenceClassification"):
-        tasks = _label_tasks([str(v) for v in (config.get("id2label") or {}).values()])
-        return tasks[0], tasks
-    if arch.endswith("ForTokenClassification"):
-        return "ner", ("ner",)
-    if is_causal(config):
-        return "generate", GENERALIST_TASKS
-    # An encoder embeds, and answers classify and sentiment zero-shot (see zeroshot.py).
-    return "embed", ("embed", *ZERO_SHOT_TASKS)
-
-
-# A causal LM serves every task: rank scoring for label tasks, generation for ner (see causal.py).
-GENERALIST_TASKS = tuple(TASKS)
-
-
-def is_causal(config: dict) -> bool:
-    architectures = config.get("architectures") or []
-    return bool(architectures) and architectures[0].endswith(("ForCausalLM", "ForConditionalGeneration", "LMHeadModel"))
-
-
-def safetensors_parameters(files: list[Path]) -> tuple[int, str | None]:
-    """(element count, most common dtype) from safetensors headers, without loading tensors."""
-    names = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
-    total, by_dtype = 0, {}
-    for file in files:
-        with open(file, "rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(size))
-        for key, meta in header.items():
-            if key == "__metadata__":
-                continue
-            count = 1
-            for dim in meta["shape"]:
-                count *= dim
-            total += count
-            by_dtype[meta["dtype"]] = by_dtype.get(meta["dtype"], 0) + count
-    common = max(by_dtype, key=by_dtype.get) if by_dtype else None
-    return total, names.get(common)
-
-
-def check_remote_code(config: dict, where: str, trust_remote_code: bool) -> None:
-    """Refuse a model whose architecture exists only as code shipped with it, unless trusted."""
-    if trust_remote_code or "auto_map" not in config:
-        return
-    from transformers import CONFIG_MAPPING
-
-    if config.get("model_type") in CONFIG_MAPPING:
-        return  # transformers has this architecture built in; the shipped code is not run
-    raise UnsafeWeightsError(
-        f"{where} needs trust_remote_code=True: its architecture ({config.get('model_type')!r}) is Python code "
-        "shipped with the model, which would run in this kernel. Pass trust_remote_code=True only if you trust it."
-    )
+__all__ = ["TransformersBackend"]
 
 
 class TransformersBackend(Backend):
@@ -358,43 +221,3 @@ class TransformersBackend(Backend):
     def close(self) -> None:
         self.model = None
         self.tokenizer = None
-
-
-def group_entities(words: list[tuple[int, int, str, float]], text: str) -> list[Span]:
-    """Merge BIO-tagged words into entity spans with character offsets.
-
-    ``I-X`` (or a bare ``X``) continues an entity of type X; ``B-X`` starts one; ``O`` ends it.
-    """
-    spans: list[Span] = []
-    current = None  # [start, end, type, scores]
-    for start, end, tag, score in words:
-        prefix, _, kind = tag.partition("-") if "-" in tag else ("", "", tag)
-        if kind == "O":
-            current = _close(current, spans, text)
-        elif current is not None and kind == current[2] and prefix in ("I", ""):
-            current[1] = end
-            current[3].append(score)
-        else:
-            _close(current, spans, text)
-            current = [start, end, kind, [score]]
-    _close(current, spans, text)
-    return spans
-
-
-def words_from_tokens(word_ids: list, offsets: list, tags: list[str], scores: list[float]):
-    """One (start, end, tag, score) per word: the tag of its first sub-word, offsets of them all."""
-    words: dict[int, list] = {}
-    for word, (start, end), tag, score in zip(word_ids, offsets, tags, scores):
-        if word is None or end <= start:
-            continue
-        if word not in words:
-            words[word] = [start, end, tag, score]
-        else:
-            words[word][1] = end
-    return [tuple(w) for _, w in sorted(words.items())]
-
-
-def _close(current, spans: list[Span], text: str):
-    if current is not None:
-        start, end, kind, scores = current
-        spans.append(Span(start, end, kind, text[start:end], sum(scores) / len(scores)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..catalog import ENTRIES, CatalogEntry, close_matches, get_entry, hub_cache_dir, hub_snapshot
+from .._catalog import ENTRIES, CatalogEntry, close_matches, get_entry, hub_cache_dir, hub_snapshot
 from ..errors import HubUnavailableError, MissingDependencyError, NotAModelError, UnknownModelError, UnsafeWeightsError
 from ..tasks import TASKS
 from .base import Backend, folder_bytes
@@ -81,7 +81,7 @@ def _hub_offline() -> bool:
 # -- plans per kind ----------------------------------------------------------------------------
 def _tasks_and_role(config: dict, entry: CatalogEntry | None) -> tuple[str, tuple[str, ...], str]:
     """(default task, supported tasks, role) of a transformers model; a catalog entry has the last word."""
-    from .hf import infer_tasks
+    from .folder import infer_tasks
 
     default, tasks = infer_tasks(config)
     if entry is not None:
@@ -90,7 +90,8 @@ def _tasks_and_role(config: dict, entry: CatalogEntry | None) -> tuple[str, tupl
 
 
 def _transformers_plan(path: Path, *, key: str, source: str, alias: str, entry, trust_remote_code, allow_pickle) -> Plan:
-    from .hf import TransformersBackend, check_remote_code, inspect_folder, is_causal, safetensors_parameters
+    from .folder import check_remote_code, inspect_folder, is_causal, safetensors_parameters
+    from .hf import TransformersBackend
 
     info = inspect_folder(path)
     if not info.safetensors and not allow_pickle:
@@ -119,8 +120,8 @@ def _transformers_plan(path: Path, *, key: str, source: str, alias: str, entry, 
 
 
 def _gguf_plan(path: Path, *, key: str, source: str, alias: str, entry) -> Plan:
+    from .folder import GENERALIST_TASKS, safetensors_parameters
     from .gguf import MARKER, GGUFBackend, cache_key, gguf_cache_dir, gguf_parameters
-    from .hf import GENERALIST_TASKS, safetensors_parameters
 
     key = f"{key}@{cache_key(path)}"  # a rewritten file is a new model, not the loaded one
 
@@ -190,7 +191,8 @@ def _catalog_plan(entry: CatalogEntry, trust_remote_code: bool, allow_pickle: bo
             lambda task, device, dtype: VaderBackend(task, device, dtype, where),
             lambda dtype: where.stat().st_size, entry,
         )
-    raise AssertionError(f"catalog entry {entry.name!r} has unknown backend {entry.backend!r}")
+    raise NotAModelError(f"catalog entry {entry.name!r} names backend {entry.backend!r}, which specnb does not have; "
+                         "backends: transformers, gguf, fasttext, spacy, lexicon")
 
 
 def _hub_plan(repo_id: str, *, entry=None, trust_remote_code: bool, allow_pickle: bool) -> Plan:
@@ -219,7 +221,8 @@ def _remote_hub_plan(repo_id: str, *, alias: str, entry, trust_remote_code: bool
 
     from huggingface_hub import hf_hub_download
 
-    from .hf import TransformersBackend, check_remote_code, is_causal
+    from .folder import check_remote_code, is_causal
+    from .hf import TransformersBackend
 
     try:
         config = json.loads(Path(hf_hub_download(repo_id, "config.json")).read_text())

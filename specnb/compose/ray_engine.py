@@ -3,7 +3,7 @@
     from specnb.compose.ray_engine import run_ray
     records = run_ray(pipe, pipe.records(frame), batch_size=64)
 
-Each step runs specnb's own local executor (``_run``) on its batch, so a record comes out exactly as
+Each step runs specnb's own local executor (`specnb.compose.executor.run_stages`) on its batch, so a record comes out exactly as
 ``pipe.run`` leaves it. A step that holds a model — a model or cascade stage, or a route with one
 inside — is a callable class on an actor pool (``ActorPoolStrategy(size=1)``) that loads its models
 once, in ``__init__``; a python stage, or a route of python stages only, is a plain task.
@@ -30,7 +30,9 @@ import warnings
 from pathlib import Path
 
 from ..errors import MissingDependencyError, PipelineError, SpecnbError
-from .pipeline import _Context, _function, _profile, _run, _stage_models, _walk
+from .executor import Context, profile_frame, run_stages
+from .spec import walk
+from .validate import python_function, stage_models
 
 __all__ = ["run_ray"]
 
@@ -113,7 +115,7 @@ def _decode(batch) -> tuple[list[int], list[dict]]:
 
 
 def _merge_stats(batches, total: dict) -> None:
-    """Add a step's per-batch statistics (`_Context.stats` shape) into ``total``."""
+    """Add a step's per-batch statistics (`Context.stats` shape) into ``total``."""
     for stats in batches:
         for key, entry in stats.items():
             into = total.setdefault(key, {**entry, **{k: 0 for k in _SUMMED if k in entry}})
@@ -126,13 +128,13 @@ def _merge_stats(batches, total: dict) -> None:
 
 def _recipes(specs) -> dict:
     """How a worker loads each model the driver has under an alias (a worker's registry starts empty)."""
-    from .. import registry
+    from ..backends.model_registry import registry
 
     recipes = {}
-    for spec in _walk(specs):
+    for spec in walk(specs):
         if spec["kind"] not in _MODEL_KINDS:
             continue
-        for name, _ in _stage_models(spec):
+        for name, _ in stage_models(spec):
             if name in recipes or name not in registry:
                 continue
             model = registry.get(name)
@@ -180,7 +182,7 @@ def _payload(step: list[dict], position: int, functions: dict, env: dict, settin
     worker opens after putting their folders on ``sys.path`` (Ray would unpickle them before)."""
     from ray import cloudpickle
 
-    used = {s["function"]: functions[s["function"]] for s in _walk(step) if s["kind"] == "python"}
+    used = {s["function"]: functions[s["function"]] for s in walk(step) if s["kind"] == "python"}
     models = _recipes(step)
     callables = [*used.values(), *(r["source"] for r in models.values() if callable(r["source"]))]
     return {"env": env, "paths": _import_roots(callables), "settings": settings,
@@ -215,15 +217,15 @@ class _Step:
             self.error = error
 
     def _setup(self, payload: dict) -> None:
-        from .. import load
+        from ..backends.model_registry import load
 
         step = _prepare(payload)
         self.stages, self.position = step["stages"], step["position"]
-        self.context = _Context(step["functions"])
+        self.context = Context(step["functions"])
         for name, recipe in step["models"].items():  # the driver's aliases (a worker's registry starts empty)
             load(recipe["source"], alias=name, task=recipe["task"], device=recipe["device"], dtype=recipe["dtype"])
-        for spec in _walk(self.stages):  # load every model now, not on the first batch
-            for name, task in _stage_models(spec):
+        for spec in walk(self.stages):  # load every model now, not on the first batch
+            for name, task in stage_models(spec):
                 self.context.model(name, task)
 
     def __call__(self, batch):
@@ -231,10 +233,9 @@ class _Step:
             raise self.error
         index, records = _decode(batch)
         self.context.stats = {}
-        _run(self.stages, records, self.context, prefix="")
-        # The stage ids the local engine gives: this stage is the pipeline's stage `position`, not 0.
-        stats = {f"{self.position}{key[1:]}": entry for key, entry in self.context.stats.items()}
-        return _encode(index, records, carried=batch, stats=stats, position=self.position)
+        # This stage is the pipeline's stage `position`: its ids are the ones the local engine gives.
+        run_stages(self.stages, records, self.context, first=self.position)
+        return _encode(index, records, carried=batch, stats=self.context.stats, position=self.position)
 
 
 def _task_step(batch, payload):
@@ -264,7 +265,7 @@ def _plan(stages, *, cpus: tuple[float, float], cuda: bool, num_gpus_per_model: 
     a step without models takes at most one CPU, steps with models share the rest (threads for torch
     on the CPU), and ``num_gpus_per_model`` defaults to an equal share of one GPU when there is one."""
     total, per_node = cpus
-    actor = [any(s["kind"] in _MODEL_KINDS for s in _walk([spec])) for spec in stages]
+    actor = [any(s["kind"] in _MODEL_KINDS for s in walk([spec])) for spec in stages]
     actors, tasks = sum(actor), len(stages) - sum(actor)
     share = min(1.0, total / (len(stages) + 1))  # one share spare, for Ray Data's own tasks
     model_cpus = min(per_node, max(share, (total - share * (tasks + 1)) / actors)) if actors else 0
@@ -325,16 +326,16 @@ def run_ray(pipeline, records: list[dict], *, batch_size: int = 64, num_cpus: in
         return records
     ray = _ray()
     functions = dict(pipeline.functions)
-    for spec in _walk(pipeline.stages):
+    for spec in walk(pipeline.stages):
         if spec["kind"] == "python":
-            _function(spec, functions)  # fails here, naming the stage, if it cannot be imported
+            python_function(spec, functions)  # fails here, naming the stage, if it cannot be imported
     _init(ray, num_cpus)
 
     gpus = ray.cluster_resources().get("GPU", 0)
     if num_gpus_per_model and not gpus:
         raise PipelineError(f"num_gpus_per_model={num_gpus_per_model} but the Ray cluster has no GPU: its model "
                             "actors would wait for one forever; leave it unset (0 without CUDA)")
-    holds_models = any(s["kind"] in _MODEL_KINDS for s in _walk(pipeline.stages))
+    holds_models = any(s["kind"] in _MODEL_KINDS for s in walk(pipeline.stages))
     cuda = bool(gpus) and num_gpus_per_model is None and holds_models and _cuda_available()
     steps = _plan(pipeline.stages, cpus=_cpus(ray), cuda=cuda, num_gpus_per_model=num_gpus_per_model)
     env = {name: os.environ[name] for name in _SHARED_ENV if name in os.environ}
@@ -391,15 +392,16 @@ def run_ray(pipeline, records: list[dict], *, batch_size: int = 64, num_cpus: in
         data_logger.setLevel(saved_level)
 
     if sorted(index) != list(range(len(records))):
-        raise SpecnbError(f"the ray engine returned {len(index)} records for {len(records)} inputs")
+        raise PipelineError(f"the ray engine returned {len(index)} records for {len(records)} inputs; run the "
+                            "pipeline locally (pipe.run) to find the stage that loses or adds records")
     for position, record in sorted(zip(index, done), key=lambda pair: pair[0]):
         original = records[position]
         original.clear()
         original.update(record)
-    context = _Context(functions)
+    merged: dict = {}
     for batches in stats:
-        _merge_stats(batches, context.stats)
+        _merge_stats(batches, merged)
     # Stages run at once on Ray, so each one's share is of the stages' summed time, not of the wall time.
-    pipeline.last_profile = _profile(context, sum(e["seconds"] for e in context.stats.values()))
+    pipeline.last_profile = profile_frame(merged, sum(e["seconds"] for e in merged.values()))
     pipeline.last_profile.attrs["wall_seconds"] = seconds
     return records

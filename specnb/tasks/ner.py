@@ -2,7 +2,8 @@
 
 A generalist writes one entity per line (``TYPE: entity text``); `parse_entities` maps each back to
 character offsets in the input. An answer that cannot be read that way is an `Invalid` prediction
-with the reason, never an exception and never silently shortened.
+with the reason, never an exception and never silently shortened. A token classifier's BIO tags become
+spans through `words_from_tokens` and `group_entities`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from .base import Task
 from .prompts import Prompt
 from .types import Entities, Invalid, Span
 
-__all__ = ["ENTITY_TYPES", "TYPE_SYNONYMS", "Ner", "NER", "parse_entities", "entity_type"]
+__all__ = ["ENTITY_TYPES", "TYPE_SYNONYMS", "Ner", "NER", "parse_entities", "entity_type", "group_entities",
+           "words_from_tokens"]
 
 ENTITY_TYPES = ("PERSON", "ORG", "GPE", "LOC")
 TYPE_DESCRIPTIONS = {
@@ -212,3 +214,44 @@ class Ner(Task):
 
 
 NER = Ner()
+
+
+# -- BIO tags to spans (token classifiers) ---------------------------------------------------------------
+def group_entities(words: list[tuple[int, int, str, float]], text: str) -> list[Span]:
+    """Merge BIO-tagged words into entity spans with character offsets.
+
+    ``I-X`` (or a bare ``X``) continues an entity of type X; ``B-X`` starts one; ``O`` ends it.
+    """
+    spans: list[Span] = []
+    current = None  # [start, end, type, scores]
+    for start, end, tag, score in words:
+        prefix, _, kind = tag.partition("-") if "-" in tag else ("", "", tag)
+        if kind == "O":
+            current = _close(current, spans, text)
+        elif current is not None and kind == current[2] and prefix in ("I", ""):
+            current[1] = end
+            current[3].append(score)
+        else:
+            _close(current, spans, text)
+            current = [start, end, kind, [score]]
+    _close(current, spans, text)
+    return spans
+
+
+def words_from_tokens(word_ids: list, offsets: list, tags: list[str], scores: list[float]):
+    """One (start, end, tag, score) per word: the tag of its first sub-word, offsets of them all."""
+    words: dict[int, list] = {}
+    for word, (start, end), tag, score in zip(word_ids, offsets, tags, scores):
+        if word is None or end <= start:
+            continue
+        if word not in words:
+            words[word] = [start, end, tag, score]
+        else:
+            words[word][1] = end
+    return [tuple(w) for _, w in sorted(words.items())]
+
+
+def _close(current, spans: list[Span], text: str):
+    if current is not None:
+        start, end, kind, scores = current
+        spans.append(Span(start, end, kind, text[start:end], sum(scores) / len(scores)))

@@ -114,4 +114,7 @@ def prediction_from_dict(data: dict[str, Any]) -> Prediction:
         return Embedding(np.asarray(data["vector"], dtype=np.float32))
     if "text" in data:
         return Generation(data["text"])
-    raise ValueError(f"not a stored prediction: {data!r:.200}")
+    from ..errors import StoreError
+
+    raise StoreError(f"not a stored prediction: {data!r:.200}; the run store holds an entry this version of specnb "
+                     "cannot read: delete that run (specnb.delete_run) or read it with the version that wrote it")

@@ -1,7 +1,9 @@
 """specnb's Jupyter widgets (anywidget): the model panel, the compare view and the pipeline view.
 
 Each is traitlets plus one built ESM file in ``specnb/static/`` (sources in ``js/``). They show what the
-Python objects hold and call the public API; nothing here is needed outside Jupyter.
+Python objects hold and call the public API; nothing here is needed outside Jupyter. `display` registers
+how the core's results show in a kernel (a `Comparison` as the compare view, a `Pipeline` as the pipeline
+view).
 """
 
 from __future__ import annotations

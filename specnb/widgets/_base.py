@@ -1,4 +1,4 @@
-"""What both widgets share: the built front-end files and the static ``text/html`` snapshot."""
+"""What the widgets share: the built front-end files, JSON-safe trait values and the static ``text/html`` snapshot."""
 
 from __future__ import annotations
 
@@ -65,22 +65,6 @@ def widget_base():
             "specnb's widgets need anywidget and ipywidgets: pip install 'specnb[jupyter]'"
         ) from error
     return anywidget.AnyWidget
-
-
-def show(obj) -> None:
-    """Display ``obj.widget()`` in a Jupyter kernel; elsewhere (terminal IPython, or without the widget
-    packages) ``obj``'s HTML and text. What `Comparison` and `Pipeline` show as."""
-    from IPython import get_ipython
-    from IPython.display import display
-
-    shell = get_ipython()
-    if shell is not None and getattr(shell, "kernel", None) is not None:
-        try:
-            display(obj.widget())
-            return
-        except MissingDependencyError:
-            pass
-    display({"text/plain": repr(obj), "text/html": obj._repr_html_()}, raw=True)
 
 
 class Snapshot:

@@ -11,9 +11,10 @@ import math
 import numpy as np
 import traitlets as t
 
-from ..compare.comparison import Comparison, finite_or_nan
-from ..compare.report import _summary_columns, snapshot_html
+from .._compare.comparison import Comparison
+from .._compare.report import snapshot_html
 from ..errors import InputError
+from ..presentation import SummaryColumn, finite_or_nan, summary_cells, summary_columns
 from ..tasks.base import is_missing
 from ._base import Snapshot, json_value, static_file, widget_base
 
@@ -23,9 +24,9 @@ __all__ = ["CompareView"]
 ROW_CHARS = 300
 DETAIL_CHARS = 20_000
 PAGE_SIZES = (10, 20, 50, 100)
-_KINDS = {"interval": "interval", "percent": "ratio", "number": "number", "seconds": "seconds", "bytes": "bytes",
-          "usd": "usd"}
-_BY_COLUMN = {"p50_ms": "ms", "p95_ms": "ms", "items_per_s": "rate"}
+#: The summary's text columns, before the numbers (`specnb.presentation.summary_columns`).
+_TEXT_COLUMNS = (SummaryColumn("role", "role", "text", None, "role"),
+                 SummaryColumn("device", "device", "text", None, "device"))
 
 
 def _prediction_json(prediction):
@@ -50,7 +51,10 @@ class CompareView(Snapshot, widget_base()):
 
     title = t.Unicode("").tag(sync=True)
     summary_columns = t.List(t.Dict()).tag(sync=True)
-    summary_rows = t.List(t.Dict()).tag(sync=True)
+    summary_rows = t.List(t.Dict(), help="One per model: the summary's values by column key (NaN as null).").tag(
+        sync=True)
+    summary_cells = t.List(t.List(t.Dict()), help="Per model, per summary column: {text, note, best} as people read "
+                           "them (specnb.presentation).").tag(sync=True)
     figures = t.Dict().tag(sync=True)
     models = t.List(t.Unicode()).tag(sync=True)
     labels = t.List(t.Unicode()).tag(sync=True)
@@ -127,24 +131,21 @@ class CompareView(Snapshot, widget_base()):
     def _fill_static(self) -> None:
         c = self.comparison
         summary = c.summary
-        columns = [{"key": "role", "label": "role", "kind": "text", "better": None},
-                   {"key": "device", "label": "device", "kind": "text", "better": None}]
-        for header, column, kind, better in _summary_columns(c):
-            columns.append({"key": column, "label": header, "kind": _BY_COLUMN.get(column, _KINDS.get(kind, "number")),
-                            "better": better})
-        keys = {col["key"] for col in columns}
+        columns = [*_TEXT_COLUMNS, *summary_columns(c.quality_column)]
         rows = []
         for m in c.models:
             record = summary.loc[m].to_dict()
             row = {"model": m}
             for key, value in record.items():
                 base = key[:-4] if key.endswith("_low") else key[:-5] if key.endswith("_high") else key
-                if base in keys or key.startswith("agree:") or key == "price_per_hour" or key == "dtype":
+                if base in {col.key for col in columns} or key.startswith("agree:") or key in ("price_per_hour",
+                                                                                                "dtype"):
                     row[key] = json_value(value)
             dtype = row.get("dtype")
             if dtype and dtype != "-":
                 row["device"] = f"{row.get('device')} {dtype}"
             rows.append(row)
+        cells = summary_cells(rows, columns)
         try:
             figures = {name: fig.to_plotly_json() for name, fig in c.figures().items()}
             figures = json_value(figures)
@@ -157,8 +158,10 @@ class CompareView(Snapshot, widget_base()):
             parts.append(f"{c.status}: {len(c.done):,} done")
         with self.hold_sync():
             self.title = " · ".join(parts)
-            self.summary_columns = columns
+            self.summary_columns = [{"key": col.key, "label": col.label, "kind": col.kind, "better": col.better}
+                                    for col in columns]
             self.summary_rows = rows
+            self.summary_cells = cells
             self.figures = figures
             self.models = list(c.models)
             self.labels = [] if c.ner else list(c.label_space)
@@ -246,7 +249,7 @@ class CompareView(Snapshot, widget_base()):
 
     def _on_message(self, _widget, content, _buffers) -> None:
         if isinstance(content, dict) and content.get("type") == "plotly":
-            from ..compare.charts import plotly_js
+            from .._compare.charts import plotly_js
 
             self.send({"type": "plotly_js"}, buffers=[plotly_js().encode("utf-8")])
 

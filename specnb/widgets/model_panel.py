@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
+import math
 
 import traitlets as t
 
 from ..backends import device as _device
-from ..backends.registry import registry as _registry
-from ..errors import SpecnbError
-from ..settings import config, format_bytes
+from ..backends.model_registry import registry as _registry
+from ..errors import InputError, SpecnbError
+from ..presentation import finite_or_nan, format_bytes, format_count, format_share
+from ..settings import config
 from ._base import Snapshot, json_value, static_file, widget_base
 
 __all__ = ["ModelPanel"]
@@ -22,8 +24,10 @@ class ModelPanel(Snapshot, widget_base()):
     shows at once. ``specnb.models()`` holds the same data as a DataFrame.
     """
 
-    models = t.List(t.Dict(), help="One dict per loaded model (see specnb.models()).").tag(sync=True)
-    devices = t.List(t.Dict(), help="Per device kind: device, used_bytes, budget_bytes, total_bytes.").tag(sync=True)
+    models = t.List(t.Dict(), help="One dict per loaded model (see specnb.models()), with memory_share and texts.").tag(
+        sync=True)
+    devices = t.List(t.Dict(), help="Per device kind: device, used_bytes, budget_bytes, total_bytes, texts.").tag(
+        sync=True)
     error = t.Unicode("", help="The last failed action, one line.").tag(sync=True)
 
     def __init__(self, registry=None, **kwargs):
@@ -38,7 +42,6 @@ class ModelPanel(Snapshot, widget_base()):
     # -- Python -> browser ------------------------------------------------------------------------
     def refresh(self) -> None:
         """Read the registry again (called on every load, unload and pin)."""
-        models = [self._row(m) for m in self._registry]
         kinds: dict[str, list] = {"cpu": []}
         for m in self._registry:
             kinds.setdefault(_device.device_kind(m.device), []).append(m)
@@ -51,17 +54,33 @@ class ModelPanel(Snapshot, widget_base()):
                 budget = config.budget_bytes(kind, total)
             except SpecnbError:
                 budget = None
-            devices.append({"device": device, "used_bytes": sum(m.weight_bytes or 0 for m in members),
-                            "budget_bytes": budget, "total_bytes": total})
+            used = sum(m.weight_bytes or 0 for m in members)
+            devices.append({"device": device, "used_bytes": used, "budget_bytes": budget, "total_bytes": total,
+                            "texts": _device_texts(device, used, budget, total)})
+        models = [self._row(m, devices) for m in self._registry]
         with self.hold_sync():
             self.models = models
             self.devices = devices
 
     @staticmethod
-    def _row(model) -> dict:
+    def _row(model, devices: list[dict]) -> dict:
         info = model.info()
         info.pop("last_used", None)
-        return {k: json_value(v) for k, v in info.items()}
+        row = {k: json_value(v) for k, v in info.items()}
+        memory = row["memory_bytes"] if row["memory_bytes"] is not None else row["weight_bytes"]
+        device = _device_of(devices, model.device)
+        against = "budget" if device and device["budget_bytes"] else "total"
+        scale = (device or {}).get(f"{against}_bytes")
+        share = memory / scale if memory is not None and scale else None
+        detail = format_bytes(memory) if memory is not None else ""
+        if share is not None:
+            detail += f" = {format_share(share, 1)} of {device['device']} {against} ({format_bytes(scale)})"
+        seconds = finite_or_nan(row["load_seconds"])
+        row["memory_share"] = share
+        row["texts"] = {"parameters": format_count(row["parameters"]), "weights": format_bytes(row["weight_bytes"]),
+                        "memory": format_bytes(memory), "memory_detail": detail,
+                        "loaded": "" if math.isnan(seconds) else f" · loaded in {seconds:.1f} s"}
+        return row
 
     def _on_registry(self, event, model) -> None:
         if self.comm is None:  # closed: stop following the registry
@@ -79,7 +98,7 @@ class ModelPanel(Snapshot, widget_base()):
             elif kind == "pin":
                 self._registry.get(alias).pin(bool(content.get("pinned")))
             else:
-                raise SpecnbError(f"unknown panel message {kind!r}; valid: unload, pin")
+                raise InputError(f"unknown panel message {kind!r}; valid: unload, pin")
             self.error = ""
         except SpecnbError as error:
             self.error = f"{type(error).__name__}: {error}"
@@ -105,9 +124,27 @@ class ModelPanel(Snapshot, widget_base()):
                 m["alias"], m["task"], m["role"], m["backend"], m["device"], m["dtype"],
                 format_bytes(m["weight_bytes"]), "yes" if m["pinned"] else "", m["source"])) + "</tr>"
             for m in self.models)
-        budgets = " · ".join(
-            e(f"{d['device']}: {format_bytes(d['used_bytes'])}"
-              + (f" of {format_bytes(d['budget_bytes'])} budget" if d["budget_bytes"] else " (no budget)"))
-            for d in self.devices)
+        budgets = " · ".join(e(d["texts"]["line"]) for d in self.devices)
         return (f'<div class="specnb-model-panel-snapshot"><table><thead><tr>{head}</tr></thead>'
                 f"<tbody>{rows}</tbody></table><div>{budgets}</div></div>")
+
+
+def _device_of(devices: list[dict], name: str) -> dict | None:
+    """The device entry a model's memory counts against: the same name, else the same kind (``cuda`` ~ ``cuda:0``)."""
+    kind = _device.device_kind(name)
+    return next((d for d in devices if d["device"] == name), None) or next(
+        (d for d in devices if _device.device_kind(d["device"]) == kind), None)
+
+
+def _device_texts(device: str, used: int, budget, total) -> dict:
+    """A device's memory as people read it: ``line`` (``cpu: 86.7 MiB of 1.0 GiB budget · 24.0 GiB total``), the
+    bar's ``detail`` (with exact bytes) and the budget mark's ``budget``."""
+    line = f"{device}: {format_bytes(used)}" + (f" of {format_bytes(budget)} budget" if budget else " · no budget")
+    if total:
+        line += f" · {format_bytes(total)} total"
+    detail = " · ".join([
+        device, f"used {format_bytes(used)} ({used:,} bytes)",
+        f"budget {format_bytes(budget)} ({budget:,} bytes)" if budget else "no budget",
+        f"total {format_bytes(total)} ({total:,} bytes)" if total else "total unknown",
+    ])
+    return {"line": line, "detail": detail, "budget": f"budget {format_bytes(budget)}" if budget else None}

@@ -2,8 +2,9 @@
 table with every field the stages wrote.
 
 The stage tree comes from ``pipeline.stages`` (the specs) joined with ``pipeline.last_profile`` (the last
-run's statistics, by stage id: ``"1"``, ``"1.en.0"``, ``"1.*.0"``); the table from ``pipeline.last_preview``
-(or the ``output`` DataFrame given).
+run's statistics, by stage id: ``"1"``, ``"1.en.0"``, ``"1.*.0"``, see `specnb.compose.spec`); the table
+from ``pipeline.last_preview`` (or the ``output`` DataFrame given). The numbers people read are formatted
+here (`specnb.presentation`) and sent as text.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import math
 import numpy as np
 import traitlets as t
 
-from ..compose.pipeline import Pipeline, render
+from ..compose.pipeline import Pipeline
+from ..compose.spec import branch_prefix, branches, render, stage_field, stage_id, stage_model_names
 from ..errors import InputError
-from ..settings import format_bytes
+from ..presentation import format_duration, stage_stats, stage_texts
 from ._base import Snapshot, json_value, static_file, widget_base
 
 __all__ = ["PipelineView"]
@@ -47,29 +49,15 @@ def _cell(value):
     return json_value(value, cut=CELL_CHARS, max_depth=8)
 
 
-def _stage_field(spec: dict) -> str | None:
-    if spec["kind"] == "python":
-        return ", ".join(spec.get("writes", [])) or None
-    return spec.get("field")
-
-
-def _spec_models(spec: dict) -> str:
-    if spec["kind"] == "model":
-        return str(spec["model"])
-    if spec["kind"] == "cascade":
-        return f"{spec['specialist']} → {spec['fallback']}"
-    return ""
-
-
 def stage_tree(stages: list, profile=None, prefix: str = "") -> list[dict]:
     """The stage specs as the view's tree, each node with the last run's statistics (None where it did not
-    run)."""
+    run) and their ``texts`` (`specnb.presentation.stage_texts`)."""
     nodes = []
     for position, spec in enumerate(stages):
-        key = f"{prefix}{position}"
+        key = stage_id(prefix, position)
         row = profile.loc[key] if profile is not None and key in profile.index else None
-        node = {"id": key, "text": render(spec), "kind": spec["kind"], "field": _stage_field(spec),
-                "models": _spec_models(spec), **dict.fromkeys(_STATS)}
+        node = {"id": key, "text": render(spec), "kind": spec["kind"], "field": stage_field(spec),
+                "models": stage_model_names(spec), **dict.fromkeys(_STATS)}
         if row is not None:
             for name in _STATS:
                 if name in row.index:
@@ -79,14 +67,10 @@ def stage_tree(stages: list, profile=None, prefix: str = "") -> list[dict]:
             models = row.get("models")
             if isinstance(models, str) and models:
                 node["models"] = models
-        children = []
-        if spec["kind"] == "route":
-            branches = [(str(value), inner) for value, inner in spec["branches"].items()]
-            if "default" in spec:
-                branches.append(("*", spec["default"]))
-            for value, inner in branches:
-                children.append({"branch": value, "stages": stage_tree(inner, profile, f"{key}.{value}.")})
-        node["children"] = children
+        node["texts"] = stage_texts(node["items"], node["items_per_s"], node["seconds"], node["share"],
+                                    node["fallback_share"], node["weight_bytes"])
+        node["children"] = [{"branch": value, "stages": stage_tree(inner, profile, branch_prefix(key, value))}
+                            for value, inner in branches(spec)]
         nodes.append(node)
     return nodes
 
@@ -111,22 +95,13 @@ def _total_seconds(profile) -> float | None:
     return float(total)
 
 
-def _rate(value) -> str:
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
-
-
-def stage_stats(node: dict) -> str:
-    """One line: ``12 items · 340/s · 42% of the time · 25% to the fallback`` (or ``did not run``)."""
-    if node["items"] is None:
-        return "did not run"
-    parts = [f"{node['items']:,} items" + (f" · {_rate(node['items_per_s'])}/s" if node["items_per_s"] is not None
-                                           else "")]
-    if node["share"] is not None:
-        parts.append(f"{node['share'] * 100:.0f}% of the time")
-    if node["fallback_share"] is not None:
-        parts.append(f"{node['fallback_share'] * 100:.0f}% to the fallback")
-    if node["weight_bytes"]:
-        parts.append(f"weights {format_bytes(node['weight_bytes'])}")
+def stage_summary(nodes: list[dict], total_seconds) -> str:
+    """The view's title line: ``3 stages · 40 items · last run 1.23 s`` (or ``· not run yet``)."""
+    parts = [f"{len(nodes):,} stage{'' if len(nodes) == 1 else 's'}"]
+    first = next((n for n in nodes if n["items"] is not None), None)
+    if first is not None:
+        parts.append(f"{first['items']:,} items")
+    parts.append("not run yet" if total_seconds is None else f"last run {format_duration(total_seconds)}")
     return " · ".join(parts)
 
 
@@ -149,6 +124,7 @@ class PipelineView(Snapshot, widget_base()):
     rows = t.List(t.List(), help=f"The sample table's first {MAX_ROWS} rows, one value per column.").tag(sync=True)
     n_rows = t.Int(0, help="Rows in the whole sample output.").tag(sync=True)
     total_seconds = t.Float(None, allow_none=True, help="The last run's time (None: it has not run).").tag(sync=True)
+    summary = t.Unicode("", help="The title line: stages, items, the last run's time.").tag(sync=True)
 
     def __init__(self, pipeline: Pipeline, *, output=None, **kwargs):
         if not isinstance(pipeline, Pipeline):
@@ -178,6 +154,7 @@ class PipelineView(Snapshot, widget_base()):
             self.rows = rows
             self.n_rows = n_rows
             self.total_seconds = _total_seconds(profile)
+            self.summary = stage_summary(self.stages, self.total_seconds)
 
     def __repr__(self) -> str:
         return f"<specnb PipelineView of {self.pipeline!r}>"
@@ -198,7 +175,7 @@ class PipelineView(Snapshot, widget_base()):
                 continue
             models = node["models"] or ""
             body.append(f"<tr><td>{e(node['id'])}</td><td{pad}><code>{e(node['text'])}</code></td>"
-                        f"<td>{e(models)}</td><td>{e(stage_stats(node))}</td></tr>")
+                        f"<td>{e(models)}</td><td>{e(stage_stats(node['texts']))}</td></tr>")
         stages = ("<table><thead><tr><th>id</th><th>stage</th><th>models</th><th>last run</th></tr></thead>"
                   f"<tbody>{''.join(body)}</tbody></table>")
         sample = ""

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Mapping
 
-from ..errors import InputError, ModelUnloadedError, TaskError
+from ..errors import ConfigError, InputError, ModelUnloadedError, TaskError
 from ..settings import config
 from ..store import default_store, dumps, encode_input
 from ..tasks import check_task, get_task
@@ -123,15 +123,15 @@ def _label_space(spec, task: str, label_space, gold):
 
 
 def _model_name(model) -> str:
-    from ..backends.registry import Model
+    from ..backends.model import Model
 
     return model.alias if isinstance(model, Model) else str(model)
 
 
 def _plan_models(models, task: str) -> list:
     """Check every model can serve ``task`` before anything runs; loaded handles, or sources to load."""
-    from .. import registry
-    from ..backends.registry import Model
+    from ..backends.model import Model
+    from ..backends.model_registry import registry
     from ..backends.resolve import resolve
 
     if isinstance(models, str):
@@ -154,7 +154,7 @@ def _plan_models(models, task: str) -> list:
             plan = resolve(model, task=None)
             tasks, entry = plan.tasks, model
         elif callable(model):
-            from .. import load
+            from ..backends.model_registry import load
 
             entry = load(model, task=task)  # a function is cheap to "load"; it needs the task to know its outputs
             tasks, model = entry.tasks, entry
@@ -186,12 +186,7 @@ def _check_price(price_per_hour) -> None:
 def _price(model, price_per_hour) -> float:
     from ..backends.device import device_kind
 
-    kind = device_kind(model.device)
-    if isinstance(price_per_hour, Mapping):
-        value = price_per_hour.get(model.alias, price_per_hour.get(kind))
-    else:
-        value = price_per_hour
-    return config.price(kind) if value is None else float(value)
+    return config.price_for(device_kind(model.device), alias=model.alias, override=price_per_hour)
 
 
 def compare(task, inputs, models, *, labels=None, label_space=None, text: str = "text", sample=None, seed: int = 0,
@@ -241,9 +236,9 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
     import numpy as np
     from tqdm.auto import tqdm
 
-    from .. import load as _load
     from ..backends.device import device_kind
-    from ..backends.registry import Model
+    from ..backends.model import Model
+    from ..backends.model_registry import load as _load
     from ..engine import PeakMemory
 
     if not isinstance(task, str):
@@ -274,7 +269,8 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
     progress = config.progress if progress is None else progress
     chunk = config.store_chunk
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise InputError(f"specnb.config.store_chunk must be a positive int, got {chunk!r}")
+        raise ConfigError(f"specnb.config.store_chunk must be a positive int (items between two writes to the run "
+                          f"store), got {chunk!r}; e.g. specnb.config.store_chunk = 256")
     labels_arg = descriptions or space  # descriptions are keyed by the space's labels
     settings = {"batch_size": batch_size or config.batch_size, "token_budget": dict(config.token_budget),
                 "store_chunk": chunk}

@@ -1,37 +1,32 @@
-"""The kernel's model registry: load, share, account, evict and really unload models."""
+"""`Model`: the handle `specnb.load` returns: one typed prediction per input, whatever the backend.
+
+``predict`` runs in three named steps, as a transformers pipeline does: `Model._preprocess` checks the
+arguments and inputs and plans the run, `Model._forward` runs the backend (the only step that touches
+the device; the engine batches it), `Model._postprocess` puts the answers in the label space and back in
+input order. The registry (`specnb.backends.model_registry`) makes, shares and unloads handles.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import gc
 import itertools
-import re
-import threading
 import time
-import warnings
-import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 from ..engine import RunStats, scatter
-from ..errors import (
-    AliasError,
-    DeviceError,
-    EvictionWarning,
-    InputError,
-    MemoryBudgetError,
-    ModelUnloadedError,
-    TaskError,
-)
-from ..settings import config, format_bytes
+from ..errors import InputError, ModelUnloadedError, TaskError
+from ..presentation import format_bytes
+from ..settings import config
 from ..tasks import Entities, Invalid, Label, Prompt, check_task, get_task
+from ..tasks.base import Task
 from ..tasks.ner import entity_type
 from . import device as _device
 from .base import Backend, Request
-from .resolve import Plan, resolve
+from .resolve import Plan
 from .zeroshot import ZERO_SHOT_TASKS
 from .zeroshot import zero_shot as _zero_shot
 
-__all__ = ["Model", "ModelRegistry", "registry"]
+__all__ = ["Model"]
 
 _tick = itertools.count()
 
@@ -72,6 +67,19 @@ def _in_space(prediction, space: tuple[str, ...], spec):
     return prediction
 
 
+@dataclasses.dataclass
+class _Call:
+    """One ``predict`` call once checked: what `Model._forward` runs and `Model._postprocess` completes."""
+
+    spec: Task
+    request: Request
+    items: list
+    problems: list  # per input: why it cannot run, or None
+    runnable: list[int]
+    zero_shot: bool
+    descriptions: dict
+
+
 class Model:
     """A loaded model. Returned by `specnb.load`; the same source loaded twice gives the same handle.
 
@@ -90,7 +98,7 @@ class Model:
         Timings of the latest ``predict``.
     """
 
-    def __init__(self, registry: ModelRegistry, backend: Backend, plan: Plan, *, alias, task, device, dtype,
+    def __init__(self, registry, backend: Backend, plan: Plan, *, alias, task, device, dtype,
                  load_seconds, memory_bytes, pinned):
         self._registry = registry
         self._backend: Backend | None = backend
@@ -167,6 +175,16 @@ class Model:
             `Label`, `Entities`, `Embedding` or `Generation`; an input that cannot be run (an
             empty text for a label task) or an answer that cannot be read gives `Invalid`.
         """
+        call = self._preprocess(texts, task=task, labels=labels, prompt=prompt, batch_size=batch_size,
+                                progress=progress)
+        outputs, stats = self._forward(call)
+        predictions, stats = self._postprocess(call, outputs, stats)
+        self.last_run = stats
+        return predictions
+
+    # -- the three steps of predict -------------------------------------------------------------
+    def _preprocess(self, texts, *, task, labels, prompt, batch_size, progress) -> _Call:
+        """Check the arguments and the inputs; the run's label space, prompt and batching; which inputs run."""
         backend = self._backend
         if backend is None:
             raise ModelUnloadedError(f"model {self.alias!r} was unloaded; load it again with specnb.load({self.source!r})")
@@ -175,7 +193,8 @@ class Model:
         # A generalist always answers within a label space (the task's default when none is given);
         # a specialist uses its own labels unless the call names a space.
         space = spec.label_space(labels) if labels is not None or self.role == "generalist" else None
-        if space is None and backend.task == "embed" and task in ZERO_SHOT_TASKS:
+        zero_shot = backend.task == "embed" and task in ZERO_SHOT_TASKS
+        if space is None and zero_shot:
             space = spec.label_space(None)  # zero-shot needs a label space: classify asks for one
         if prompt is not None and self.role != "generalist":
             raise TaskError(f"prompt= applies to generalists; {self.alias!r} is a {self.role} ({self.backend})")
@@ -193,20 +212,27 @@ class Model:
             desc=f"{self.alias} {task}",
         )
         problems = [spec.problem(text) for text in items]
-        runnable = [i for i, problem in enumerate(problems) if problem is None]
-        zero_shot = backend.task == "embed" and task in ZERO_SHOT_TASKS
-        if runnable and zero_shot:
-            descriptions = dict(zip(space, labels.values())) if isinstance(labels, Mapping) else {}
-            outputs, stats = _zero_shot(backend, [items[i] for i in runnable], request, descriptions, self._label_vectors)
-        elif runnable:
-            outputs, stats = backend.predict([items[i] for i in runnable], request)
-        else:
-            outputs, stats = [], RunStats(batch_size=request.batch_size, token_budget=request.token_budget)
+        descriptions = dict(zip(space, labels.values())) if zero_shot and isinstance(labels, Mapping) else {}
+        return _Call(spec=spec, request=request, items=items, problems=problems,
+                     runnable=[i for i, problem in enumerate(problems) if problem is None], zero_shot=zero_shot,
+                     descriptions=descriptions)
+
+    def _forward(self, call: _Call):
+        """The backend on the runnable inputs (the only step that reaches the device): outputs and timings."""
+        texts = [call.items[i] for i in call.runnable]
+        if not texts:
+            return [], RunStats(batch_size=call.request.batch_size, token_budget=call.request.token_budget)
+        if call.zero_shot:
+            return _zero_shot(self._backend, texts, call.request, call.descriptions, self._label_vectors)
+        return self._backend.predict(texts, call.request)
+
+    def _postprocess(self, call: _Call, outputs: list, stats: RunStats):
+        """Answers into the run's label space, then one prediction per input in input order (`Invalid`, with
+        the reason, for the inputs that could not run)."""
+        space = call.request.labels
         if space is not None:
-            outputs = [_in_space(output, space, spec) for output in outputs]
-        predictions, stats = scatter(len(items), runnable, outputs, stats, lambda i: Invalid("", problems[i]))
-        self.last_run = stats
-        return predictions
+            outputs = [_in_space(output, space, call.spec) for output in outputs]
+        return scatter(len(call.items), call.runnable, outputs, stats, lambda i: Invalid("", call.problems[i]))
 
     # -- prompts --------------------------------------------------------------------------------
     def prompt_for(self, task: str | None = None, *, labels=None, examples=None) -> Prompt:
@@ -296,215 +322,3 @@ class Model:
             f"<specnb.Model {self.alias!r} task={self.task} backend={self.backend} device={self.device} "
             f"dtype={self.dtype or '-'} weights={format_bytes(self.weight_bytes)}{state}>"
         )
-
-
-class ModelRegistry:
-    """Loaded models by alias, with per-device memory budgets and LRU eviction."""
-
-    def __init__(self):
-        self._models: dict[str, Model] = {}
-        self._lock = threading.RLock()
-        self.last_evicted: list[str] = []
-        self._listeners: dict[int, object] = {}
-        self._listener_ids = itertools.count()
-
-    # -- change events -----------------------------------------------------------------------
-    def subscribe(self, callback):
-        """Call ``callback(event, model)`` after each ``"load"``, ``"unload"`` and ``"pin"``.
-
-        A bound method is held weakly (the subscription ends when its object is collected), any other
-        callable strongly. Returns a function that ends the subscription.
-        """
-        key = next(self._listener_ids)
-        if hasattr(callback, "__self__") and hasattr(callback, "__func__"):
-            self._listeners[key] = weakref.WeakMethod(callback)
-        else:
-            self._listeners[key] = lambda: callback
-        return lambda: self._listeners.pop(key, None)
-
-    def _notify(self, event: str, model: Model) -> None:
-        for key, ref in list(self._listeners.items()):
-            callback = ref()
-            if callback is None:
-                self._listeners.pop(key, None)
-                continue
-            try:
-                callback(event, model)
-            except Exception as error:  # a broken listener (a closed widget) must not break load or unload
-                warnings.warn(f"specnb: a registry listener failed on {event} of {model.alias!r}: {error}",
-                              RuntimeWarning, stacklevel=3)
-
-    # -- lookup ------------------------------------------------------------------------------
-    def __contains__(self, alias: str) -> bool:
-        return alias in self._models
-
-    def __iter__(self) -> Iterator[Model]:
-        return iter(list(self._models.values()))
-
-    def __len__(self) -> int:
-        return len(self._models)
-
-    def get(self, alias: str) -> Model:
-        """The loaded model called ``alias``."""
-        try:
-            return self._models[alias]
-        except KeyError:
-            loaded = ", ".join(self._models) or "none"
-            raise AliasError(f"no loaded model has alias {alias!r}; loaded: {loaded}") from None
-
-    # -- load --------------------------------------------------------------------------------
-    def load(self, source, *, alias: str | None = None, task: str | None = None, device: str = "auto",
-             dtype: str = "auto", pin: bool = False, trust_remote_code: bool = False,
-             allow_pickle: bool = False) -> Model:
-        """Load ``source`` (see `specnb.load`)."""
-        if isinstance(source, Model):
-            if not source.loaded:
-                raise ModelUnloadedError(f"model {source.alias!r} was unloaded; load {source.source!r} again")
-            return source
-        if task is not None:
-            check_task(task)
-        plan = resolve(source, task=task, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-        task = check_task(task or plan.task, plan.tasks)
-        if str(dtype).strip().lower() == "int8" and device == "auto":
-            device = "cpu"  # int8 is the CPU fast path
-        device = _device.choose_device(device, cpu_only=plan.cpu_only)
-        if plan.cpu_only:
-            if str(dtype) != "auto":
-                raise DeviceError(f"dtype={dtype!r} applies to torch models only; the {plan.backend} backend takes dtype='auto'")
-            dtype = None
-        else:
-            dtype = _device.choose_dtype(dtype, device)
-        with self._lock:
-            for model in self._models.values():
-                if model._key == (plan.key, task, device, dtype):
-                    if alias is not None and alias != model.alias:
-                        raise AliasError(
-                            f"{plan.source!r} is already loaded as {model.alias!r}; use specnb.get({model.alias!r}), "
-                            f"or unload it first to load it as {alias!r}"
-                        )
-                    model._touch()
-                    if pin:
-                        model.pinned = True
-                    return model
-            alias = self._new_alias(alias, plan.alias)
-            self.last_evicted = []
-            total = _device.devices.total(device)
-            kind = _device.device_kind(device)
-            budget = config.budget_bytes(kind, total)
-            self._make_room(alias, kind, budget, plan.estimate(dtype))
-            # An encoder asked for a zero-shot label task loads as the encoder it is (no random head).
-            zero_shot = plan.task == "embed" and task in ZERO_SHOT_TASKS
-            backend = plan.make("embed" if zero_shot else task, device, dtype)
-            gc.collect()
-            before = _device.devices.allocated(device)
-            started = time.perf_counter()
-            try:
-                backend.load()
-            except BaseException:
-                backend.close()
-                _device.devices.empty_cache(device)
-                raise
-            seconds = time.perf_counter() - started
-            memory = _device.devices.allocated(device) - before
-            model = Model(self, backend, plan, alias=alias, task=task, device=device, dtype=dtype,
-                          load_seconds=seconds, memory_bytes=memory, pinned=pin)
-            try:
-                self._make_room(alias, kind, budget, model.weight_bytes)
-            except MemoryBudgetError:
-                model._release()
-                raise
-            self._models[alias] = model
-        self._notify("load", model)
-        return model
-
-    def _new_alias(self, alias: str | None, default: str) -> str:
-        if alias is not None:
-            if not isinstance(alias, str) or not re.fullmatch(r"[^\s,]+", alias):
-                raise AliasError(f"alias {alias!r} is not valid; use a non-empty name without spaces or commas")
-            if alias in self._models:
-                taken = self._models[alias]
-                raise AliasError(
-                    f"alias {alias!r} is already used by {taken.source!r}; unload it first "
-                    f"(specnb.unload({alias!r})) or choose another alias"
-                )
-            return alias
-        candidate, n = default, 2
-        while candidate in self._models:
-            candidate, n = f"{default}-{n}", n + 1
-        return candidate
-
-    def _make_room(self, alias: str, kind: str, budget: int | None, needed: int | None) -> None:
-        """Unload least recently used unpinned models on ``kind`` until ``needed`` more bytes fit."""
-        if budget is None or not needed:
-            return
-        if needed > budget:
-            raise MemoryBudgetError(
-                f"model {alias!r} needs {format_bytes(needed)}, more than the whole {kind} budget of "
-                f"{format_bytes(budget)}; raise specnb.config.memory_budget[{kind!r}] or choose a smaller "
-                "dtype or model"
-            )
-        on_device = [m for m in self._models.values() if _device.device_kind(m.device) == kind]
-        used = sum(m.weight_bytes for m in on_device)
-        if used + needed <= budget:
-            return
-        candidates = sorted((m for m in on_device if not m.pinned), key=lambda m: m._lru)
-        freeable = sum(m.weight_bytes for m in candidates)
-        if used - freeable + needed > budget:
-            pinned = ", ".join(f"{m.alias} ({format_bytes(m.weight_bytes)})" for m in on_device if m.pinned)
-            raise MemoryBudgetError(
-                f"model {alias!r} needs {format_bytes(needed)} but the {kind} budget of {format_bytes(budget)} "
-                f"cannot make room: pinned models hold {pinned}; unpin or unload some, or raise "
-                f"specnb.config.memory_budget[{kind!r}]"
-            )
-        evicted = []
-        for victim in candidates:
-            if used + needed <= budget:
-                break
-            used -= victim.weight_bytes
-            self.unload(victim)
-            evicted.append(victim.alias)
-        self.last_evicted += evicted
-        warnings.warn(
-            f"unloaded {', '.join(repr(a) for a in evicted)} (least recently used) to fit {alias!r} "
-            f"({format_bytes(needed)}) in the {kind} memory budget of {format_bytes(budget)}",
-            EvictionWarning,
-            stacklevel=4,
-        )
-
-    # -- unload ------------------------------------------------------------------------------
-    def unload(self, model) -> None:
-        """Unload a model given its alias or handle, freeing its memory."""
-        with self._lock:
-            if isinstance(model, Model):
-                current = self._models.get(model.alias)
-                if current is model:
-                    del self._models[model.alias]
-                was_loaded = model.loaded
-                model._release()
-                if current is not model and not was_loaded:
-                    return
-            else:
-                self.get(model)  # raises AliasError with the loaded aliases
-                model = self._models.pop(model)
-                model._release()
-        self._notify("unload", model)
-
-    def clear(self) -> None:
-        """Unload every model."""
-        for model in list(self._models.values()):
-            self.unload(model)
-
-    # -- report ------------------------------------------------------------------------------
-    def models(self):
-        """Loaded models as a pandas DataFrame (see `specnb.models`)."""
-        import pandas as pd
-
-        columns = ["alias", "task", "role", "backend", "device", "dtype", "parameters", "weight_bytes",
-                   "memory_bytes", "load_seconds", "last_used", "pinned", "source"]
-        frame = pd.DataFrame([m.info() for m in self._models.values()], columns=columns)
-        frame["parameters"] = frame["parameters"].astype("Int64")
-        frame["last_used"] = pd.to_datetime(frame["last_used"], unit="s")
-        return frame
-
-
-registry = ModelRegistry()

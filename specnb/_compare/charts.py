@@ -16,8 +16,7 @@ import plotly.graph_objects as go
 import plotly.offline
 from plotly.subplots import make_subplots
 
-from ..settings import format_bytes
-from .comparison import finite_or_nan
+from ..presentation import MISSING, finite_or_nan, format_bytes, format_interval, format_value
 
 __all__ = ["figures", "model_colors", "pareto_front", "plotly_js", "POINTS_LIMIT", "TEXT_LIMIT"]
 
@@ -100,7 +99,7 @@ def _tradeoff(comparison, x_column: str, x_title: str, title: str, colors: dict)
             error_y={"type": "data", "symmetric": False, "color": colors[m], "thickness": 1.5, "width": 4,
                      "array": [max(high - y, 0.0) if math.isfinite(high) else 0.0],
                      "arrayminus": [max(y - low, 0.0) if math.isfinite(low) else 0.0]},
-            customdata=[[_interval_text(low, high), "-" if math.isnan(price) else f"${price:,.2f}/h"]],
+            customdata=[[_interval_text(low, high), MISSING if math.isnan(price) else f"{format_value(price, 'price')}/h"]],
             hovertemplate=(f"<b>{_text(m)}</b><br>{x_title}: %{{x:.4g}}<br>{label}: %{{y:.3f}} %{{customdata[0]}}"
                            "<br>price assumed: %{customdata[1]}<extra></extra>"),
         ))
@@ -136,7 +135,9 @@ def _log_ticks(low: float, high: float) -> dict:
 
 
 def _interval_text(low: float, high: float) -> str:
-    return f"[{low:.3f}, {high:.3f}]" if math.isfinite(low) and math.isfinite(high) else ""
+    """``[low, high]`` as the summary writes it, or "" when a bound is unknown."""
+    _, bounds = format_interval(0.0, low, high)
+    return "" if bounds is None else bounds.strip()
 
 
 def _prices_text(comparison) -> str:
@@ -145,8 +146,8 @@ def _prices_text(comparison) -> str:
     if not known:
         return "no price per hour known"
     if len(set(known.values())) == 1 and len(known) == len(prices):
-        return f"assuming ${next(iter(known.values())):,.2f} per device-hour for every model"
-    return "assuming $/hour: " + ", ".join(f"{_text(m)} ${p:,.2f}" for m, p in known.items())
+        return f"assuming {format_value(next(iter(known.values())), 'price')} per device-hour for every model"
+    return "assuming $/hour: " + ", ".join(f"{_text(m)} {format_value(p, 'price')}" for m, p in known.items())
 
 
 def _latency(comparison, colors: dict) -> go.Figure:
@@ -213,7 +214,7 @@ def _memory(comparison, colors: dict) -> go.Figure:
             x=names, y=[0.0 if math.isnan(v) else v / 2**20 for v in values], name=label,
             marker={"color": [colors[m] for m in models], "opacity": 0.95 if pattern is None else 0.55,
                     "pattern": {"shape": pattern or ""}, "line": {"color": [colors[m] for m in models], "width": 1}},
-            customdata=[format_bytes(None if math.isnan(v) else v) for v in values],
+            customdata=[format_bytes(v) for v in values],
             hovertemplate="<b>%{x}</b><br>" + label + ": %{customdata}<extra></extra>",
         ))
     fig.update_yaxes(title_text="memory (MiB)")

@@ -3,7 +3,7 @@
 Every text that comes from a user or a model (inputs, labels, aliases, sources, run names, error
 messages) goes through `html.escape` before it reaches HTML; figure JSON inside ``<script>`` has
 ``<``, ``>`` and ``&`` written as ``\\u003c``, ``\\u003e`` and ``\\u0026``. plotly is imported only when
-a report is written, and only through `specnb.compare.charts`.
+a report is written, and only through `specnb._compare.charts`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import os
 from pathlib import Path
 
 from ..errors import InputError
-from ..settings import format_bytes
+from ..presentation import finite_or_nan, format_bytes, format_count, format_value, summary_cells, summary_columns
 from ..tasks.base import is_missing
-from .comparison import finite_or_nan
 
 __all__ = ["summary_html", "snapshot_html", "write_html", "DISAGREEMENT_ROWS", "INPUT_CHARS"]
 
@@ -73,92 +72,21 @@ def _e(value) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _decimal(value: float, digits: int = 3) -> str:
-    """``value`` with about ``digits`` significant digits, never in scientific notation."""
-    if value == 0:
-        return "0"
-    places = min(max(digits - 1 - math.floor(math.log10(abs(value))), 0), 9)
-    return f"{value:,.{places}f}"
-
-
-def _fmt(value: float, kind: str) -> str:
-    """A number for a table cell; ``-`` when it is unknown."""
-    if math.isnan(value):
-        return "-"
-    if kind == "score":
-        return f"{value:.3f}"
-    if kind == "percent":
-        return f"{value * 100:.1f} %"
-    if kind == "usd":
-        return f"${value:,.2f}" if value >= 1 else f"${_decimal(value)}"
-    if kind == "price":
-        return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${_decimal(value, 2)}"
-    if kind == "bytes":
-        return format_bytes(value)
-    if kind == "seconds":
-        return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
-    return _decimal(value)
-
-
-def _interval(row, column: str) -> str:
-    value = finite_or_nan(row.get(column))
-    low, high = finite_or_nan(row.get(f"{column}_low")), finite_or_nan(row.get(f"{column}_high"))
-    text = _fmt(value, "score")
-    if not math.isnan(value) and not math.isnan(low) and not math.isnan(high):
-        text += f" [{low:.3f}, {high:.3f}]"
-    return text
-
-
-def _summary_columns(comparison) -> list[tuple]:
-    """(header, summary column, kind, better: "high" / "low" / None) per numeric column."""
-    columns = []
-    if comparison.quality_column == "f1":
-        columns += [("F1", "f1", "interval", "high"), ("precision", "precision", "interval", "high"),
-                    ("recall", "recall", "interval", "high")]
-    elif comparison.quality_column is not None:
-        columns += [("accuracy", "accuracy", "interval", "high"), ("macro-F1", "macro_f1", "interval", "high")]
-    columns += [
-        ("valid", "valid", "percent", "high"),
-        ("p50 ms", "p50_ms", "number", "low"),
-        ("p95 ms", "p95_ms", "number", "low"),
-        ("items/s", "items_per_s", "number", "high"),
-        ("load s", "load_s", "seconds", "low"),
-        ("weights", "weight_bytes", "bytes", "low"),
-        ("run peak", "run_peak_bytes", "bytes", "low"),
-        ("$ per 1M items", "usd_per_1m", "usd", "low"),
-    ]
-    return columns
-
-
-def _best(texts: list[str], values: list[float], better: str | None) -> set[int]:
-    """Positions showing the best value, when there is a choice: known values whose shown texts differ."""
-    known = [i for i, v in enumerate(values) if not math.isnan(v)]
-    if better is None or len(known) < 2:
-        return set()
-    pick = max if better == "high" else min
-    top = texts[pick(known, key=lambda i: values[i])]
-    best = {i for i in known if texts[i] == top}
-    return set() if len(best) == len(known) else best
-
-
 def _summary_table(comparison) -> str:
     summary = comparison.summary
     models = comparison.models
     rows = {m: summary.loc[m].to_dict() for m in models}
-    columns = _summary_columns(comparison)
-    head = "".join(f'<th class="num">{_e(header)}</th>' for header, *_ in columns)
+    columns = summary_columns(comparison.quality_column)
+    head = "".join(f'<th class="num">{_e(column.label)}</th>' for column in columns)
     cells: dict[str, list[str]] = {m: [] for m in models}
-    for _header, column, kind, better in columns:
-        values = [finite_or_nan(rows[m].get(column)) for m in models]
-        texts = [_interval(rows[m], column) if kind == "interval" else _fmt(v, kind) for m, v in zip(models, values)]
-        best = _best([t.split(" [")[0] for t in texts], values, better)
-        for i, m in enumerate(models):
-            text = _e(texts[i])
-            if column == "usd_per_1m":
-                price = finite_or_nan(rows[m].get("price_per_hour"))
-                if not math.isnan(price):
-                    text += f' <span class="specnb-muted">at {_e(_fmt(price, "price"))}/h</span>'
-            if i in best:
+    for m, row in zip(models, summary_cells([rows[m] for m in models], columns)):
+        for column, cell in zip(columns, row):
+            text = _e(cell["text"])
+            if cell["note"] and column.interval:
+                text += _e(cell["note"])  # the bounds read with the value
+            elif cell["note"]:
+                text += f' <span class="specnb-muted">{_e(cell["note"].strip())}</span>'
+            if cell["best"]:
                 cells[m].append(f'<td class="num best"><strong>{text}</strong></td>')
             else:
                 cells[m].append(f'<td class="num">{text}</td>')
@@ -225,16 +153,6 @@ def _created(created) -> str:
     return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _parameters(value) -> str:
-    value = finite_or_nan(value)
-    if math.isnan(value):
-        return "-"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= size:
-            return f"{value / size:.1f} {unit}"
-    return f"{value:.0f}"
-
-
 def _metadata(comparison) -> str:
     space = list(comparison.label_space)
     labels = ", ".join(space[:_LABELS_SHOWN]) + (f", … ({len(space)} in all)" if len(space) > _LABELS_SHOWN else "")
@@ -259,8 +177,8 @@ def _metadata(comparison) -> str:
         price = finite_or_nan(comparison.model_stats.get(m, {}).get("price_per_hour"))
         cells = [info.get("role"), info.get("source"), info.get("version"), info.get("backend"), info.get("device"),
                  info.get("dtype")]
-        numbers = [_parameters(info.get("parameters")), format_bytes(info.get("weight_bytes")),
-                   _fmt(finite_or_nan(info.get("load_seconds")), "seconds"), _fmt(price, "price")]
+        numbers = [format_count(info.get("parameters")), format_bytes(info.get("weight_bytes")),
+                   format_value(info.get("load_seconds"), "seconds"), format_value(price, "price")]
         rows.append(f"<tr><th>{_e(m)}</th>" + "".join(f"<td>{_e('-' if c is None else c)}</td>" for c in cells)
                     + "".join(f'<td class="num">{_e(c)}</td>' for c in numbers) + "</tr>")
     header = "".join(f'<th class="num">{_e(h)}</th>' if i >= 7 else f"<th>{_e(h)}</th>" for i, h in enumerate(head))
@@ -275,7 +193,7 @@ def _agreement(comparison) -> str:
     head = "".join(f'<th class="num">{_e(m)}</th>' for m in models)
     rows = []
     for m in models:
-        cells = "".join(f'<td class="num">{_e(_fmt(finite_or_nan(summary.at[m, f"agree:{o}"]), "percent"))}</td>'
+        cells = "".join(f'<td class="num">{_e(format_value(summary.at[m, f"agree:{o}"], "percent"))}</td>'
                         for o in models)
         rows.append(f"<tr><th>{_e(m)}</th>{cells}</tr>")
     return (f'<table class="specnb-table"><thead><tr><th></th>{head}</tr></thead>'

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, TaskError
 from ..tasks import Entities, Invalid, Label, Prediction, prediction_from_dict
 from . import metrics
 
@@ -34,7 +34,8 @@ def answer_key(prediction: Prediction | None):
         return prediction.label
     if isinstance(prediction, Entities):
         return frozenset((s.start, s.end, s.label) for s in prediction.spans)
-    raise TypeError(f"cannot compare {type(prediction).__name__} predictions")
+    raise TaskError(f"{type(prediction).__name__} predictions have no answer to compare; compare scores label tasks "
+                    "(classify, sentiment, langid) and ner")
 
 
 def display_input(value) -> str | None:
@@ -48,15 +49,6 @@ def display_input(value) -> str | None:
 
 def display_entities(spans) -> str:
     return "; ".join(f"{text}/{label}" for text, label in spans)
-
-
-def finite_or_nan(value) -> float:
-    """``value`` as a finite float, NaN when it is missing, infinite or not a number."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-    return value if math.isfinite(value) else float("nan")
 
 
 def _latency_ms(seconds: list[float], q: float) -> float:
@@ -370,20 +362,6 @@ class Comparison:
         from .report import summary_html
 
         return summary_html(self)
-
-    def widget(self, **kwargs):
-        """The interactive compare view (`specnb.widgets.CompareView`): summary, charts and a paginated
-        disagreement browser; its output also carries a static HTML snapshot."""
-        from ..widgets import CompareView
-
-        return CompareView(self, **kwargs)
-
-    def _ipython_display_(self) -> None:
-        """In a Jupyter kernel, the compare view; elsewhere (terminal IPython, no widget libraries), the
-        summary as HTML and text."""
-        from ..widgets._base import show
-
-        show(self)
 
     # -- rebuilding ----------------------------------------------------------------------------
     @classmethod

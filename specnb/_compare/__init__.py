@@ -1,0 +1,12 @@
+"""compare: specialists and generalists on the same inputs, scored the same way, kept in the run store.
+
+`compare` runs the models (`run`); `Comparison` holds the result (summary, per-item table, confusion
+matrices); `metrics` scores, `charts` draws the plotly figures (the only plotly importer) and `report`
+writes the HTML. The package is private (``_compare``) because the public function ``specnb.compare``
+takes its name; everything public is re-exported by ``specnb``.
+"""
+
+from .comparison import Comparison
+from .run import COMPARED_TASKS, compare, delete_run, get_run, runs
+
+__all__ = ["compare", "Comparison", "runs", "get_run", "delete_run", "COMPARED_TASKS"]

@@ -1,0 +1,305 @@
+"""The kernel's model registry: load, share, account, evict and really unload models.
+
+`registry` is the one `ModelRegistry`; `load`, `unload`, `get` and `models` are the public functions over it
+(re-exported as ``specnb.load`` ...).
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import re
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Iterator
+
+from ..errors import AliasError, DeviceError, EvictionWarning, MemoryBudgetError, ModelUnloadedError
+from ..presentation import format_bytes
+from ..settings import config
+from ..tasks import check_task
+from . import device as _device
+from .model import Model
+from .resolve import resolve
+from .zeroshot import ZERO_SHOT_TASKS
+
+__all__ = ["ModelRegistry", "registry", "load", "unload", "get", "models"]
+
+
+class ModelRegistry:
+    """Loaded models by alias, with per-device memory budgets and LRU eviction."""
+
+    def __init__(self):
+        self._models: dict[str, Model] = {}
+        self._lock = threading.RLock()
+        self.last_evicted: list[str] = []
+        self._listeners: dict[int, object] = {}
+        self._listener_ids = itertools.count()
+
+    # -- change events -----------------------------------------------------------------------
+    def subscribe(self, callback):
+        """Call ``callback(event, model)`` after each ``"load"``, ``"unload"`` and ``"pin"``.
+
+        A bound method is held weakly (the subscription ends when its object is collected), any other
+        callable strongly. Returns a function that ends the subscription.
+        """
+        key = next(self._listener_ids)
+        if hasattr(callback, "__self__") and hasattr(callback, "__func__"):
+            self._listeners[key] = weakref.WeakMethod(callback)
+        else:
+            self._listeners[key] = lambda: callback
+        return lambda: self._listeners.pop(key, None)
+
+    def _notify(self, event: str, model: Model) -> None:
+        for key, ref in list(self._listeners.items()):
+            callback = ref()
+            if callback is None:
+                self._listeners.pop(key, None)
+                continue
+            try:
+                callback(event, model)
+            except Exception as error:  # a broken listener (a closed widget) must not break load or unload
+                warnings.warn(f"specnb: a registry listener failed on {event} of {model.alias!r}: {error}",
+                              RuntimeWarning, stacklevel=3)
+
+    # -- lookup ------------------------------------------------------------------------------
+    def __contains__(self, alias: str) -> bool:
+        return alias in self._models
+
+    def __iter__(self) -> Iterator[Model]:
+        return iter(list(self._models.values()))
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def get(self, alias: str) -> Model:
+        """The loaded model called ``alias``."""
+        try:
+            return self._models[alias]
+        except KeyError:
+            loaded = ", ".join(self._models) or "none"
+            raise AliasError(f"no loaded model has alias {alias!r}; loaded: {loaded}") from None
+
+    # -- load --------------------------------------------------------------------------------
+    def load(self, source, *, alias: str | None = None, task: str | None = None, device: str = "auto",
+             dtype: str = "auto", pin: bool = False, trust_remote_code: bool = False,
+             allow_pickle: bool = False) -> Model:
+        """Load ``source`` (see `specnb.load`)."""
+        if isinstance(source, Model):
+            if not source.loaded:
+                raise ModelUnloadedError(f"model {source.alias!r} was unloaded; load {source.source!r} again")
+            return source
+        if task is not None:
+            check_task(task)
+        plan = resolve(source, task=task, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        task = check_task(task or plan.task, plan.tasks)
+        if str(dtype).strip().lower() == "int8" and device == "auto":
+            device = "cpu"  # int8 is the CPU fast path
+        device = _device.choose_device(device, cpu_only=plan.cpu_only)
+        if plan.cpu_only:
+            if str(dtype) != "auto":
+                raise DeviceError(f"dtype={dtype!r} applies to torch models only; the {plan.backend} backend takes dtype='auto'")
+            dtype = None
+        else:
+            dtype = _device.choose_dtype(dtype, device)
+        with self._lock:
+            for model in self._models.values():
+                if model._key == (plan.key, task, device, dtype):
+                    if alias is not None and alias != model.alias:
+                        raise AliasError(
+                            f"{plan.source!r} is already loaded as {model.alias!r}; use specnb.get({model.alias!r}), "
+                            f"or unload it first to load it as {alias!r}"
+                        )
+                    model._touch()
+                    if pin:
+                        model.pinned = True
+                    return model
+            alias = self._new_alias(alias, plan.alias)
+            self.last_evicted = []
+            total = _device.devices.total(device)
+            kind = _device.device_kind(device)
+            budget = config.budget_bytes(kind, total)
+            self._make_room(alias, kind, budget, plan.estimate(dtype))
+            # An encoder asked for a zero-shot label task loads as the encoder it is (no random head).
+            zero_shot = plan.task == "embed" and task in ZERO_SHOT_TASKS
+            backend = plan.make("embed" if zero_shot else task, device, dtype)
+            gc.collect()
+            before = _device.devices.allocated(device)
+            started = time.perf_counter()
+            try:
+                backend.load()
+            except BaseException:
+                backend.close()
+                _device.devices.empty_cache(device)
+                raise
+            seconds = time.perf_counter() - started
+            memory = _device.devices.allocated(device) - before
+            model = Model(self, backend, plan, alias=alias, task=task, device=device, dtype=dtype,
+                          load_seconds=seconds, memory_bytes=memory, pinned=pin)
+            try:
+                self._make_room(alias, kind, budget, model.weight_bytes)
+            except MemoryBudgetError:
+                model._release()
+                raise
+            self._models[alias] = model
+        self._notify("load", model)
+        return model
+
+    def _new_alias(self, alias: str | None, default: str) -> str:
+        if alias is not None:
+            if not isinstance(alias, str) or not re.fullmatch(r"[^\s,]+", alias):
+                raise AliasError(f"alias {alias!r} is not valid; use a non-empty name without spaces or commas")
+            if alias in self._models:
+                taken = self._models[alias]
+                raise AliasError(
+                    f"alias {alias!r} is already used by {taken.source!r}; unload it first "
+                    f"(specnb.unload({alias!r})) or choose another alias"
+                )
+            return alias
+        candidate, n = default, 2
+        while candidate in self._models:
+            candidate, n = f"{default}-{n}", n + 1
+        return candidate
+
+    def _make_room(self, alias: str, kind: str, budget: int | None, needed: int | None) -> None:
+        """Unload least recently used unpinned models on ``kind`` until ``needed`` more bytes fit."""
+        if budget is None or not needed:
+            return
+        if needed > budget:
+            raise MemoryBudgetError(
+                f"model {alias!r} needs {format_bytes(needed)}, more than the whole {kind} budget of "
+                f"{format_bytes(budget)}; raise specnb.config.memory_budget[{kind!r}] or choose a smaller "
+                "dtype or model"
+            )
+        on_device = [m for m in self._models.values() if _device.device_kind(m.device) == kind]
+        used = sum(m.weight_bytes for m in on_device)
+        if used + needed <= budget:
+            return
+        candidates = sorted((m for m in on_device if not m.pinned), key=lambda m: m._lru)
+        freeable = sum(m.weight_bytes for m in candidates)
+        if used - freeable + needed > budget:
+            pinned = ", ".join(f"{m.alias} ({format_bytes(m.weight_bytes)})" for m in on_device if m.pinned)
+            raise MemoryBudgetError(
+                f"model {alias!r} needs {format_bytes(needed)} but the {kind} budget of {format_bytes(budget)} "
+                f"cannot make room: pinned models hold {pinned}; unpin or unload some, or raise "
+                f"specnb.config.memory_budget[{kind!r}]"
+            )
+        evicted = []
+        for victim in candidates:
+            if used + needed <= budget:
+                break
+            used -= victim.weight_bytes
+            self.unload(victim)
+            evicted.append(victim.alias)
+        self.last_evicted += evicted
+        warnings.warn(
+            f"unloaded {', '.join(repr(a) for a in evicted)} (least recently used) to fit {alias!r} "
+            f"({format_bytes(needed)}) in the {kind} memory budget of {format_bytes(budget)}",
+            EvictionWarning,
+            stacklevel=4,
+        )
+
+    # -- unload ------------------------------------------------------------------------------
+    def unload(self, model) -> None:
+        """Unload a model given its alias or handle, freeing its memory."""
+        with self._lock:
+            if isinstance(model, Model):
+                current = self._models.get(model.alias)
+                if current is model:
+                    del self._models[model.alias]
+                was_loaded = model.loaded
+                model._release()
+                if current is not model and not was_loaded:
+                    return
+            else:
+                self.get(model)  # raises AliasError with the loaded aliases
+                model = self._models.pop(model)
+                model._release()
+        self._notify("unload", model)
+
+    def clear(self) -> None:
+        """Unload every model."""
+        for model in list(self._models.values()):
+            self.unload(model)
+
+    # -- report ------------------------------------------------------------------------------
+    def models(self):
+        """Loaded models as a pandas DataFrame (see `specnb.models`)."""
+        import pandas as pd
+
+        columns = ["alias", "task", "role", "backend", "device", "dtype", "parameters", "weight_bytes",
+                   "memory_bytes", "load_seconds", "last_used", "pinned", "source"]
+        frame = pd.DataFrame([m.info() for m in self._models.values()], columns=columns)
+        frame["parameters"] = frame["parameters"].astype("Int64")
+        frame["last_used"] = pd.to_datetime(frame["last_used"], unit="s")
+        return frame
+
+
+registry = ModelRegistry()
+
+
+def load(
+    source,
+    *,
+    alias: str | None = None,
+    task: str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    pin: bool = False,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+) -> Model:
+    """Load a model into the kernel's registry and return its handle.
+
+    Parameters
+    ----------
+    source : str, path or callable
+        A catalog name (``specnb.catalog()``), a local folder (transformers ``save_pretrained``
+        output or a spaCy pipeline), a ``.gguf`` or fastText ``.ftz`` file, a hub id
+        (``org/name``), or a callable ``fn(list_of_texts) -> list`` (needs ``task``).
+    alias : str, optional
+        Name in the registry; defaults to the catalog name or the folder / repo name.
+    task : str, optional
+        One of ``specnb.TASKS``; inferred from the catalog or the model's config when omitted.
+    device : str
+        ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    dtype : str
+        ``auto`` (bfloat16 on CUDA where supported, else float16; float32 on CPU), ``float32``,
+        ``float16`` or ``bfloat16``.
+    pin : bool
+        Never evict this model to make room under a memory budget.
+    trust_remote_code : bool
+        Allow models whose architecture is Python code shipped with them. Off by default.
+    allow_pickle : bool
+        Allow pickled weights (``pytorch_model.bin``). Off by default; safetensors are preferred.
+
+    Returns
+    -------
+    Model
+        The same handle when this source is already loaded with the same task, device and dtype.
+    """
+    return registry.load(
+        source, alias=alias, task=task, device=device, dtype=dtype, pin=pin,
+        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+    )
+
+
+def unload(alias) -> None:
+    """Unload a model (alias or handle) and free its memory."""
+    registry.unload(alias)
+
+
+def get(alias: str) -> Model:
+    """The loaded model called ``alias``."""
+    return registry.get(alias)
+
+
+def models():
+    """Loaded models as a pandas DataFrame.
+
+    Columns: alias, task, role, backend, device, dtype, parameters, weight_bytes, memory_bytes
+    (measured at load: CUDA allocated delta on GPU, RSS delta on CPU), load_seconds, last_used,
+    pinned, source.
+    """
+    return registry.models()
