@@ -56,14 +56,12 @@ def load_ipython_extension(ipython) -> None:
 
 
 def _register_display() -> None:
-    """Inside a running Jupyter kernel, show results as widgets (without ``%load_ext``). IPython is only
-    looked up, never imported: a kernel has always imported it."""
-    ipython = _sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
-    if shell is not None and getattr(shell, "kernel", None) is not None:
+    """Inside a running Jupyter kernel, show results as widgets (without ``%load_ext``). Only when IPython is
+    already imported (a kernel always has): a plain script never imports it."""
+    if "IPython" in _sys.modules:
         from .widgets.display import register
 
-        register(shell)
+        register()
 
 
 _register_display()

@@ -301,7 +301,9 @@ class SpecnbMagics(Magics):
         return ("cell", cell_id) if cell_id else ("text", cell.strip())
 
     def _in_kernel(self) -> bool:
-        return getattr(self.shell, "kernel", None) is not None
+        from .widgets.display import in_kernel
+
+        return in_kernel(self.shell)
 
     def _expand(self, body: str) -> str:
         ns = self.shell.user_ns

@@ -179,6 +179,9 @@ class SummaryColumn:
         Its header in text tables (terminals are narrow).
     short_kind : str or None
         The kind in text tables when it differs (there accuracy reads as a percentage).
+    price_key : str or None
+        The summary column holding the price per hour a value is computed at, noted behind it
+        (`` at $0.10/h``).
     """
 
     key: str
@@ -187,6 +190,7 @@ class SummaryColumn:
     better: str | None
     short: str
     short_kind: str | None = None
+    price_key: str | None = None
 
     @property
     def interval(self) -> bool:
@@ -208,7 +212,7 @@ _MEASURES = (
     SummaryColumn("load_s", "load s", "seconds", "low", "load s"),
     SummaryColumn("weight_bytes", "weights", "bytes", "low", "weights"),
     SummaryColumn("run_peak_bytes", "run peak", "bytes", "low", "run peak"),
-    SummaryColumn("usd_per_1m", "$ per 1M items", "usd", "low", "$/1M items"),
+    SummaryColumn("usd_per_1m", "$ per 1M items", "usd", "low", "$/1M items", price_key="price_per_hour"),
 )
 #: The price per device-hour a cost is computed at: a note behind the cost in HTML, a column in text tables.
 PRICE_COLUMN = SummaryColumn("price_per_hour", "$ per hour", "price", None, "$/h")
@@ -253,8 +257,8 @@ def summary_cells(rows: list[dict], columns: list[SummaryColumn], *, compact: bo
                 shown.append((format_value(row.get(column.key), kind, compact=compact), None))
         best = best_positions([text for text, _ in shown], values, column.better)
         for i, (row, (text, note)) in enumerate(zip(rows, shown)):
-            if column.key == "usd_per_1m" and price_note:
-                price = format_value(row.get("price_per_hour"), "price")
+            if column.price_key and price_note:
+                price = format_value(row.get(column.price_key), "price")
                 note = None if price == MISSING else f" at {price}/h"
             cells[i].append({"text": text, "note": note, "best": i in best})
     return cells

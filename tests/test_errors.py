@@ -88,6 +88,9 @@ def test_every_error_class_is_exported_documented_and_under_the_base():
 ])
 def test_each_error_is_the_builtin_callers_catch(error, builtin):
     assert issubclass(error, builtin)
+
+
+def test_an_input_error_is_no_longer_a_type_error():
     assert not issubclass(specnb.InputError, TypeError)  # bad values: `except ValueError` catches them
 
 

@@ -16,6 +16,7 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 CELLS = [
     "%load_ext specnb",
     "import pandas as pd\nimport specnb\n"
+    "specnb.config.progress = False\n"  # a bar shows when the run passes 2 s: output count must not hang on speed
     "n = 100_000\n"
     "df = pd.DataFrame({'text': [f'item {i} <b>bold?</b> ' + 'x' * (i % 500) for i in range(n)],\n"
     "                   'label': [('en', 'fr', 'de')[i % 3] for i in range(n)]})\n"

@@ -132,14 +132,14 @@ class CompareView(Snapshot, widget_base()):
         c = self.comparison
         summary = c.summary
         columns = [*_TEXT_COLUMNS, *summary_columns(c.quality_column)]
+        kept = {col.key for col in columns} | {"price_per_hour", "dtype"}
         rows = []
         for m in c.models:
             record = summary.loc[m].to_dict()
             row = {"model": m}
             for key, value in record.items():
                 base = key[:-4] if key.endswith("_low") else key[:-5] if key.endswith("_high") else key
-                if base in {col.key for col in columns} or key.startswith("agree:") or key in ("price_per_hour",
-                                                                                                "dtype"):
+                if base in kept or key.startswith("agree:"):
                     row[key] = json_value(value)
             dtype = row.get("dtype")
             if dtype and dtype != "-":

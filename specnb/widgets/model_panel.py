@@ -57,20 +57,22 @@ class ModelPanel(Snapshot, widget_base()):
             used = sum(m.weight_bytes or 0 for m in members)
             devices.append({"device": device, "used_bytes": used, "budget_bytes": budget, "total_bytes": total,
                             "texts": _device_texts(device, used, budget, total)})
-        models = [self._row(m, devices) for m in self._registry]
+        by_kind = {_device.device_kind(d["device"]): d for d in devices}
+        models = [self._row(m, by_kind[_device.device_kind(m.device)]) for m in self._registry]
         with self.hold_sync():
             self.models = models
             self.devices = devices
 
     @staticmethod
-    def _row(model, devices: list[dict]) -> dict:
+    def _row(model, device: dict) -> dict:
+        """``model.info()`` as JSON, with its memory against its device's budget (or total) as ``memory_share``
+        and the texts people read."""
         info = model.info()
         info.pop("last_used", None)
         row = {k: json_value(v) for k, v in info.items()}
         memory = row["memory_bytes"] if row["memory_bytes"] is not None else row["weight_bytes"]
-        device = _device_of(devices, model.device)
-        against = "budget" if device and device["budget_bytes"] else "total"
-        scale = (device or {}).get(f"{against}_bytes")
+        against = "budget" if device["budget_bytes"] else "total"
+        scale = device[f"{against}_bytes"]
         share = memory / scale if memory is not None and scale else None
         detail = format_bytes(memory) if memory is not None else ""
         if share is not None:
@@ -127,13 +129,6 @@ class ModelPanel(Snapshot, widget_base()):
         budgets = " · ".join(e(d["texts"]["line"]) for d in self.devices)
         return (f'<div class="specnb-model-panel-snapshot"><table><thead><tr>{head}</tr></thead>'
                 f"<tbody>{rows}</tbody></table><div>{budgets}</div></div>")
-
-
-def _device_of(devices: list[dict], name: str) -> dict | None:
-    """The device entry a model's memory counts against: the same name, else the same kind (``cuda`` ~ ``cuda:0``)."""
-    kind = _device.device_kind(name)
-    return next((d for d in devices if d["device"] == name), None) or next(
-        (d for d in devices if _device.device_kind(d["device"]) == kind), None)
 
 
 def _device_texts(device: str, used: int, budget, total) -> dict:
