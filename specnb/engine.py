@@ -11,7 +11,7 @@ indices. The engine
   and carries on; an input that does not fit even alone becomes an `Invalid` prediction instead
   of ending the run;
 * shares each batch's time among its items by tokens (per-item latency) and shows a
-  ``tqdm.auto`` progress bar once a run has taken longer than ``config.progress_delay`` seconds.
+  progress bar (``specnb.progress.bar``: tqdm) once a run has taken longer than ``config.progress_delay`` seconds.
 
 Results come back in input order with a `RunStats`.
 """
@@ -295,9 +295,9 @@ def run_batches(
     show = config.progress if progress is None else progress
     bar = None
     if show:
-        from tqdm.auto import tqdm
+        from .progress import bar as progress_bar
 
-        bar = tqdm(total=n, desc=desc, unit="item", delay=config.progress_delay, leave=False)
+        bar = progress_bar(total=n, desc=desc, unit="item", delay=config.progress_delay, leave=False)
     budget = token_budget  # lowered after an out-of-memory error
     start = time.perf_counter()
     try:

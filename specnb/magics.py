@@ -37,14 +37,15 @@ specnb magics — specialists vs generalists, in the notebook
   %specnb catalog
       The models specnb knows by name (DataFrame).
 
-  %%specnb compare TASK [--models A,B] [--labels VAR] [--label-space VAR|a,b,c]
+  %%specnb compare TASK [--models A,B] [--labels EXPR] [--label-space VAR|a,b,c]
                         [--data VAR --text COL --label COL] [--sample N] [--seed S]
                         [--name NAME] [--price-per-hour USD] [--batch-size N] [--out VAR]
       One input per line of the cell ({expr} is replaced by its value; {{ and }} are braces).
       With --data, the inputs come from a DataFrame: use the line magic (%specnb compare ...),
       since IPython refuses a cell magic with an empty body. TASK: classify, sentiment, langid, ner.
       --models defaults to the task's catalog specialist plus the configured generalist.
-      --labels names a list of gold labels, one per input line. Shows the compare view and
+      --labels gives the gold labels, one per input line. --labels, --data and --sample take a
+      variable or an expression, as {expr} does (--labels gold[:2]). Shows the compare view and
       returns the Comparison (also stored in --out VAR).
 
   %%specnb pipe NAME [--sample VAR|N] [--replace]
@@ -150,6 +151,14 @@ def _build_parsers() -> None:
 _build_parsers()
 
 _BRACES = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+def _evaluate(ns: dict, expr: str, what: str, hint: str = ""):
+    """``expr`` evaluated in the notebook's namespace; a `UsageError` saying ``what`` failed otherwise."""
+    try:
+        return eval(expr, ns)  # noqa: S307 - the user's own expression, in the user's namespace
+    except Exception as error:
+        raise UsageError(f"{what}: {type(error).__name__}: {error}{hint}") from None
 
 
 @magics_class
@@ -316,19 +325,17 @@ class SpecnbMagics(Magics):
             expr = match.group(1).strip()
             if not expr:
                 raise UsageError("empty {} in the cell; write {{}} for literal braces")
-            try:
-                return str(eval(expr, ns))  # noqa: S307 - the user's own expression, in the user's namespace
-            except Exception as error:
-                raise UsageError(f"{{{expr}}} in the cell: {type(error).__name__}: {error} "
-                                 "(write {{ and }} for literal braces)") from None
+            return str(_evaluate(ns, expr, f"{{{expr}}} in the cell", " (write {{ and }} for literal braces)"))
 
         return _BRACES.sub(value, body)
 
     @staticmethod
-    def _variable(ns: dict, name: str, option: str):
-        if name not in ns:
-            raise UsageError(f"{option} {name}: no variable called {name!r} in the notebook")
-        return ns[name]
+    def _variable(ns: dict, text: str, option: str):
+        """The value an option names: a notebook variable, or any expression ``{expr}`` takes in a cell body
+        (``--labels gold[:2]``)."""
+        if text.isidentifier() and text not in ns:
+            raise UsageError(f"{option} {text}: no variable called {text!r} in the notebook")
+        return ns[text] if text.isidentifier() else _evaluate(ns, text, f"{option} {text}")
 
     def _default_models(self, task: str) -> str:
         # classify has no dedicated embedded model: MiniLM answers it zero-shot.
@@ -341,7 +348,9 @@ class SpecnbMagics(Magics):
     def _preload(self, models: str, task: str) -> list:
         out = []
         for name in [m.strip() for m in models.split(",") if m.strip()]:
-            out.append(name if name in _models.registry else _models.load(name, task=task, device=self.device))
+            # the model's own default task: compare asks for ``task`` per call
+            out.append(name if name in _models.registry else _models.registry.by_name(name, task=task,
+                                                                                      device=self.device))
         return out
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "significant",
     "format_bytes",
     "format_count",
+    "plural",
     "format_rate",
     "format_duration",
     "format_share",
@@ -35,6 +36,7 @@ __all__ = [
     "summary_cells",
     "stage_texts",
     "stage_stats",
+    "MEMORY_NOTE",
 ]
 
 #: What an unknown value reads.
@@ -95,6 +97,12 @@ def format_count(n) -> str:
         if abs(n) >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n:.0f}"
+
+
+def plural(n: int, noun: str) -> str:
+    """A count and its noun, thousands separated: ``1 item``, ``0 items``, ``1,234 stages``."""
+    n = int(n)
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def format_rate(per_second) -> str:
@@ -264,6 +272,15 @@ def summary_cells(rows: list[dict], columns: list[SummaryColumn], *, compact: bo
     return cells
 
 
+# -- the model panel ---------------------------------------------------------------------------------------
+#: What the model panel's memory column measures (its header's tooltip).
+MEMORY_NOTE = ("Memory measured while the model loaded: how much the device's allocated memory grew on a GPU, "
+               "the process's resident memory (RSS) on the CPU. The bar is its share of the device's budget "
+               "(of its total without a budget). "
+               "It can be below the weights: memory-mapped weights count only once their pages are read, "
+               "and memory the process already held (freed by an earlier model) is reused without growing it.")
+
+
 # -- a pipeline stage's last run -----------------------------------------------------------------------------
 def stage_texts(items, items_per_s, seconds, share, fallback_share, weight_bytes) -> dict:
     """A stage's last-run statistics as texts (None where there is nothing to say): ``items`` (``12 items``),
@@ -280,7 +297,7 @@ def stage_texts(items, items_per_s, seconds, share, fallback_share, weight_bytes
     fallback = finite_or_nan(fallback_share)
     weights = finite_or_nan(weight_bytes)
     return {
-        "items": f"{int(items):,} item{'' if int(items) == 1 else 's'}" if ran else None,
+        "items": plural(items, "item") if ran else None,
         "rate": format_rate(rate) if ran and not math.isnan(rate) else None,
         "share": format_share(share) if not math.isnan(share) else None,
         "share_detail": detail,

@@ -214,10 +214,10 @@ class RunStore:
             meta = loads(meta)
             records.append({
                 "id": rid,
-                "created": pd.Timestamp(created, unit="s"),
+                "created": pd.Timestamp(created, unit="s").floor("s"),  # to the second, as people read it
                 "status": self._status(status, pid, host),
                 "task": task,
-                "name": name,
+                "name": name or "",  # not None (NaN beside runs that have a name)
                 "items": n,
                 "models": models,
                 "done": done / (n * len(meta.get("models", models)) or 1) if n else 1.0,

@@ -18,3 +18,11 @@ def word_stats(records):
 def drops_a_record(records):
     """Returns one dict too few: the executor must refuse it."""
     return [dict(r, broken=True) for r in records[1:]]
+
+
+@specnb.stage(writes=["worker_tasks"])
+def worker_tasks(records):
+    """The default task of each model loaded in this worker's registry, by alias."""
+    tasks = {model.alias: model.task for model in specnb.registry}
+    for record in records:
+        record["worker_tasks"] = tasks

@@ -391,6 +391,162 @@ def test_jupyterlab_panel_compare_view_escaping_and_saved_outputs(lab, notebook,
         snap_page.close()
 
 
+# -- the charts fit their place, follow the theme; the detail comes into view ------------------------------
+
+# The shown chart's SVG and its container, in px ([svg, container]; null before plotly drew it).
+_CHART_WIDTHS = """(view) => {
+  const div = [...view.querySelectorAll('.specnb-chart')].find((d) => !d.hidden);
+  const svg = div && div.querySelector('.main-svg');
+  return svg ? [svg.getBoundingClientRect().width, div.getBoundingClientRect().width] : null;
+}"""
+_CHART_FITS = f"(view) => {{ const w = ({_CHART_WIDTHS})(view); return !!w && w[1] > 0 && Math.abs(w[0] - w[1]) <= 1; }}"
+
+# The shown chart's paper and font colours against the widget's own, all as the browser writes colours.
+_CHART_COLOURS = """(view) => {
+  const norm = (c) => { const s = document.createElement('span'); s.style.color = c; document.body.appendChild(s);
+                        const out = getComputedStyle(s).color; s.remove(); return out; };
+  const div = [...view.querySelectorAll('.specnb-chart')].find((d) => !d.hidden);
+  const layout = div && div._fullLayout;
+  if (!layout) return null;
+  const own = getComputedStyle(view);
+  return { paper: norm(layout.paper_bgcolor), font: norm(layout.font.color),
+           background: norm(own.backgroundColor), color: norm(own.color) };
+}"""
+
+# Words of the rows table split across two lines (each word's boxes on more than one line).
+_SPLIT_WORDS = """(table) => {
+  const split = [];
+  const walker = document.createTreeWalker(table.tBodies[0], NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const m of node.data.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const tops = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+      if (tops.size > 1) split.push(m[0]);
+    }
+  }
+  return split;
+}"""
+
+_IN_VIEWPORT = """(el) => { const r = el.getBoundingClientRect();
+  return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth; }"""
+
+
+def _wait_fit(view, where: str) -> None:
+    """The shown chart is as wide as its container (plotly redraws it after the container changed)."""
+    handle = view.element_handle()
+    try:
+        view.page.wait_for_function(_CHART_FITS, arg=handle, timeout=TIMEOUT_MS, polling=100)
+    except Exception as error:
+        raise AssertionError(f"{where}: chart [svg, container] widths {view.evaluate(_CHART_WIDTHS)}") from error
+
+
+def _chart_area_width(view) -> float:
+    return view.locator(".specnb-charts").evaluate("(el) => el.getBoundingClientRect().width")
+
+
+def _wait_theme(view, dark: bool, where: str) -> dict:
+    """The shown chart's paper and font colours are the widget's own, dark or light."""
+    check = (f"(view) => {{ const c = ({_CHART_COLOURS})(view); if (!c) return false;"
+             " const lum = (s) => { const [r, g, b] = s.match(/[\\d.]+/g).map(Number); return (r + g + b) / 765; };"
+             f" return c.paper === c.background && c.font === c.color && (lum(c.paper) < 0.5) === {str(dark).lower()}; }}")
+    try:
+        view.page.wait_for_function(check, arg=view.element_handle(), timeout=TIMEOUT_MS, polling=100)
+    except Exception as error:
+        raise AssertionError(f"{where}: chart colours {view.evaluate(_CHART_COLOURS)}") from error
+    return view.evaluate(_CHART_COLOURS)
+
+
+def test_jupyterlab_charts_fit_follow_the_theme_and_the_detail_comes_into_view(lab, notebook):
+    nb, page = notebook, notebook.page
+    with dump_on_failure(nb, "jupyterlab-charts", lab):
+        nb.open(f"{lab.url}/lab/tree/{nb.path.name}?token={lab.token}&reset")
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        for index in (LOAD_EXT, LOAD_LANGID, LOAD_GUESS, PANEL, DATA, COMPARE):
+            nb.run(index)
+        first = nb.output(COMPARE).locator(".specnb-compare")
+        _wait_chart(first)
+        nb.run(COMPARE_CELL)  # a view rendered once plotly is on the page draws before it is on the page itself
+        second = nb.output(COMPARE_CELL).locator(".specnb-compare")
+        _wait_chart(second)
+
+        # the model panel's memory column says what it measures; the budget tick has a label
+        panel = nb.output(PANEL).locator(".specnb-model-panel")
+        memory = panel.locator('th[data-key="memory"]')
+        expect(memory).to_have_text("memory at load")
+        assert "below the weights" in (memory.get_attribute("title") or "")
+        budget = panel.locator('[data-testid="budget-label"]').first
+        expect(budget).to_be_visible()
+        assert budget.inner_text().endswith(panel.locator('.specnb-bar-budget').first.get_attribute("title"))
+
+        # -- as wide as the output, from the first draw, for every view of the page ---------------------
+        _wait_fit(first, "first view")
+        _wait_fit(second, "second view (plotly already loaded: it drew at once)")
+        wide = _chart_area_width(first)
+        nb.command("application:toggle-left-area")  # the file browser opens: the outputs narrow
+        page.wait_for_function("(w) => document.querySelector('.specnb-charts').getBoundingClientRect().width < w - 50",
+                               arg=wide)
+        _wait_fit(first, "first view, left area open")
+        _wait_fit(second, "second view, left area open")
+        first.locator('[data-testid="chart-tab-memory"]').click()
+        _wait_fit(first, "memory tab, left area open")
+        nb.command("application:toggle-left-area")
+        page.wait_for_function("(w) => document.querySelector('.specnb-charts').getBoundingClientRect().width > w - 2",
+                               arg=wide)
+        _wait_fit(first, "memory tab, left area closed again")
+        _wait_fit(second, "second view, left area closed again")
+
+        # the memory chart's legend shows the models in the colours of their bars
+        chart = first.locator('[data-testid="chart-memory"]')
+        legend = chart.locator(".legend .traces").evaluate_all(
+            "(ts) => ts.map((t) => [t.textContent, getComputedStyle(t.querySelector('.legendpoints path')).fill])")
+        bars = chart.locator(".barlayer .trace").evaluate_all(
+            "(ts) => ts.map((t) => getComputedStyle(t.querySelector('.point path')).fill)")
+        assert [name for name, _ in legend] == ["langid", "guess"], legend
+        solid = [fill for fill in bars if not fill.startswith("url(")]
+        assert [fill for _, fill in legend] == solid, f"legend {legend}, bars {bars}"
+
+        # -- JupyterLab's dark theme, and back ---------------------------------------------------------
+        light = _wait_theme(first, dark=False, where="light theme")
+        try:
+            nb.command("apputils:change-theme", {"theme": "JupyterLab Dark"})
+            page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+            dark = _wait_theme(first, dark=True, where="dark theme, first view")
+            _wait_theme(second, dark=True, where="dark theme, second view")
+            assert dark["paper"] != light["paper"] and dark["font"] != light["font"]
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            first.locator(".specnb-chart-section").screenshot(path=str(SCREENSHOTS / "chart_dark.png"))
+        finally:  # the theme is a user setting of this server: the other tests see the light one
+            nb.command("apputils:change-theme", {"theme": "JupyterLab Light"})
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
+        _wait_theme(first, dark=False, where="light theme again")
+
+        # -- rows wrap between words, even when the table is squeezed ------------------------------------
+        table = first.locator("table.specnb-rows")
+        _rows(first).first.wait_for(state="visible")
+        table.evaluate("(t) => { t.style.width = '1px'; }")
+        try:
+            assert table.evaluate(_SPLIT_WORDS) == [], "words split across lines in a squeezed rows table"
+        finally:
+            table.evaluate("(t) => { t.style.width = ''; }")
+
+        # -- a row's detail comes into view; Esc closes it ------------------------------------------------
+        detail = first.locator('[data-testid="detail"]')
+        row = _rows(first).last
+        row.evaluate("(r) => r.scrollIntoView({ block: 'end' })")  # the detail opens below the fold
+        row.click()
+        detail.wait_for(state="visible")
+        try:
+            page.wait_for_function(_IN_VIEWPORT, arg=detail.element_handle(), timeout=TIMEOUT_MS, polling=100)
+        except Exception as error:
+            box = detail.bounding_box()
+            raise AssertionError(f"the opened detail is not in view: {box}, window {page.viewport_size}") from error
+        page.keyboard.press("Escape")
+        expect(detail).to_be_hidden()
+        expect(row).not_to_have_class("specnb-selected")
+
+
 # -- Notebook 7 ---------------------------------------------------------------------------------------
 
 def test_notebook7_renders_panel_and_compare_view(lab, notebook, expected):
@@ -410,3 +566,12 @@ def test_notebook7_renders_panel_and_compare_view(lab, notebook, expected):
         assert _rows(view).count() == min(20, expected["n_disagreements"])
         assert "guess" in view.locator('table[data-testid="summary"]').inner_text()
         _wait_chart(view)
+        _wait_fit(view, "notebook 7")
+        # a row's detail comes into view; Esc closes it (Notebook 7's page scrolls, not a lab panel)
+        detail, row = view.locator('[data-testid="detail"]'), _rows(view).last
+        row.evaluate("(r) => r.scrollIntoView({ block: 'end' })")
+        row.click()
+        detail.wait_for(state="visible")
+        nb.page.wait_for_function(_IN_VIEWPORT, arg=detail.element_handle(), polling=100)
+        nb.page.keyboard.press("Escape")
+        expect(detail).to_be_hidden()

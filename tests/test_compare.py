@@ -253,6 +253,18 @@ def test_runs_are_listed_reloaded_and_deleted(specnb_home, two_models):
         specnb.delete_run(cmp.run_id)
 
 
+def test_runs_listing_reads_as_people_read_it(specnb_home, two_models):
+    """``%specnb runs`` (specnb.runs()): a run without a name shows an empty name beside named ones, not NaN;
+    ``created`` is to the second."""
+    specnb.compare("classify", TEXTS, two_models, labels=GOLD, name="named", progress=False)
+    specnb.compare("classify", TEXTS, two_models, labels=GOLD, progress=False)
+    listing = specnb.runs()
+    assert sorted(listing["name"]) == ["", "named"] and not listing["name"].isna().any()
+    assert "NaN" not in listing.to_string() and "None" not in listing.to_html()
+    assert (listing["created"] == listing["created"].dt.floor("s")).all()
+    assert str(listing.loc[0, "created"]).count(".") == 0  # 2026-01-02 03:04:05, no fraction
+
+
 def test_store_false_keeps_nothing(specnb_home, two_models):
     cmp = specnb.compare("classify", TEXTS, two_models, labels=GOLD, store=False, progress=False)
     assert cmp.run_id is None and specnb.runs().empty

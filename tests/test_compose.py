@@ -132,6 +132,19 @@ def test_bad_items_become_errors_and_the_rest_run(models):
     assert pd.isna(out.loc[0, "lang:error"]) and "missing" in out.loc[1, "lang:error"]
 
 
+@pytest.mark.real
+def test_a_pipeline_never_changes_the_default_task_of_a_model_it_loads():
+    specnb.load("smollm2")
+    specnb.unload("smollm2")
+    # vader is never sure of a score of 1.0, so smollm2 answers: loaded by name, asked for sentiment per call
+    out = Pipeline(parse("s = cascade(vader, smollm2, threshold=1.0)(text)"))(["I love this film!"])
+    assert out.loc[0, "s:by"] == "smollm2" and out.loc[0, "s"] in ("positive", "negative", "neutral")
+    llm = specnb.get("smollm2")
+    assert llm.task == "generate" and specnb.models().set_index("alias").loc["smollm2", "task"] == "generate"
+    [answer] = llm.predict(["Name a colour."])
+    assert isinstance(answer, specnb.Generation) and answer.text.strip()
+
+
 # -- validation ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("cell, message", [
     ("x = nosuchmodel(text)", r"line 1: unknown model 'nosuchmodel'"),
@@ -146,6 +159,27 @@ def test_bad_items_become_errors_and_the_rest_run(models):
 def test_validation_errors_name_the_line(models, cell, message):
     with pytest.raises(PipelineError, match=message):
         Pipeline().add(parse(cell))
+
+
+def test_a_stage_reading_a_field_that_holds_no_text_is_refused_when_built(models):
+    with pytest.raises(PipelineError, match=r"^line 2: `t = vader\(e\)` reads 'e', which holds entities \(a list of "
+                                            r"spans\) \(written by `e = ner\(text\)`, line 1\); vader \(sentiment\) "
+                                            r"reads text: "):
+        Pipeline().add(parse("e = ner(text)\nt = vader(e)"))
+    with pytest.raises(PipelineError, match=r"^line 3: .* reads 'e', which holds entities"):  # some records do
+        Pipeline().add(parse("l = lang(text)\nroute l: en -> e = ner(text); * -> skip\nt = vader(e)"))
+    with pytest.raises(PipelineError, match=r"^line 2: .* reads 'v', which holds a vector .* spec and fb "
+                                            r"\(classify\) read text"):
+        Pipeline().add(parse("v = minilm(text, task='embed')\nt = cascade(spec, fb, labels=['a'], threshold=0.5)(v)"))
+    pipe = Pipeline().add(parse("l = lang(text)\nt = spec(l, labels=['x', 'y'])"))  # a label is text
+    assert pipe(TEXTS[:1]).loc[0, "t"] == "x" and models[0].seen == ["en"]
+    assert len(specnb.registry) == 3  # only the fixture's models: nothing was loaded to refuse a stage
+
+
+def test_a_task_typo_in_a_stage_names_the_line_and_the_closest_task():
+    with pytest.raises(PipelineError, match=r"^line 1: unknown task 'sentimnt'; did you mean 'sentiment'\? "
+                                            r"valid tasks: classify, sentiment, langid, ner, embed, generate"):
+        Pipeline().add(parse("x = vader(text, task='sentimnt')"))
 
 
 def test_a_generalist_needs_a_task_or_labels():

@@ -61,6 +61,10 @@ CELLS = [
     "pipe = specnb.Pipeline([{'kind': 'cascade', 'field': 'lang', 'specialist': 'lid', 'fallback': 'big', "
     "'threshold': 0.5, 'input': 'text'}])\npipe(texts)\npipe",
     "pipe.sweep('lang', [0, 0.5, 1], ['en', 'fr', 'en', 'fr'], texts)",
+    # progress bars from the first item on: each becomes a line of text (leave=False: empty) once done
+    "specnb.config.progress_delay = 0\n"
+    "_ = specnb.compare('langid', texts, [lid, big], labels=['en', 'fr', 'en', 'fr'], store=False)",
+    "_ = lid.predict(texts, task='langid', progress=True)",
     "from specnb.widgets import display\ndisplay.unregister()\ncmp",
     "%load_ext specnb",
     "cmp",
@@ -99,8 +103,18 @@ def test_in_a_kernel_a_pipeline_is_the_pipeline_view_and_a_sweep_its_table_and_c
 
 
 def test_unregistered_it_is_the_html_summary_and_load_ext_brings_the_view_back(executed):
-    (plain,) = _bundles(executed[4])
+    (plain,) = _bundles(executed[6])
     assert WIDGET not in plain and 'class="specnb-summary"' in plain["text/html"]
     assert plain["text/plain"].startswith("<specnb.Comparison")
-    (again,) = _bundles(executed[6])
+    (again,) = _bundles(executed[8])
     assert WIDGET in again
+
+
+def test_in_a_kernel_a_finished_progress_bar_is_text_not_a_widget(executed):
+    """A notebook saved without widget state reopens with the bars' last lines, not widget errors."""
+    bars = _bundles(executed[4])
+    assert [list(b) for b in bars] == [["text/plain"], ["text/plain"]], bars
+    assert bars[0]["text/plain"].startswith("lid langid: 100%") and "4/4" in bars[0]["text/plain"]
+    assert bars[1]["text/plain"].startswith("big langid: 100%")
+    (engine_bar,) = _bundles(executed[5])  # the engine's bar is leave=False: nothing is left
+    assert engine_bar == {"text/plain": ""}

@@ -47,3 +47,29 @@ def test_bundles_are_small_esm_without_html_injection(name):
     assert "export" in text and "render" in text
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
         assert sink not in text, f"{name} uses {sink}: user and model text must reach the DOM as text"
+
+
+LAB = JS / "lab"
+LABEXTENSION = ROOT / "specnb" / "labextension"
+
+
+def test_lab_extension_type_checks_and_is_built():
+    """js/lab type-checks, and its build is what Jupyter loads: a federated extension named specnb."""
+    tsc = LAB / "node_modules" / ".bin" / "tsc"
+    if not tsc.exists():
+        reason = f"{tsc} is missing: run `make js`"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    result = subprocess.run([str(tsc), "--noEmit", "-p", str(LAB)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    import json
+
+    meta = json.loads((LABEXTENSION / "package.json").read_text(encoding="utf-8"))
+    assert meta["name"] == "specnb" and meta["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
+    assert (LABEXTENSION / meta["jupyterlab"]["_build"]["load"]).is_file()
+    source = (LAB / "src" / "index.ts").read_text(encoding="utf-8")
+    from specnb.widgets._base import SNAPSHOT_MARKER
+
+    assert f'"{SNAPSHOT_MARKER}"' in source, "the extension looks for the marker the snapshots carry"
+    assert "innerHTML" not in source, "the snapshot goes through JupyterLab's renderHTML (sanitised when untrusted)"

@@ -172,6 +172,15 @@ def test_compare_bad_arguments(shell, line, body, message):
         shell.run_cell_magic("specnb", line, body)
 
 
+@pytest.mark.real
+def test_compare_on_a_set_device_loads_each_model_with_its_own_default_task(shell):
+    shell.run_line_magic("config", "SpecnbMagics.device = 'cpu'")  # the magic loads the models itself
+    result = shell.run_cell_magic("specnb", "compare sentiment --models vader,minilm", "I love this film!\n")
+    assert result.models == ["vader", "minilm"]
+    assert specnb.get("minilm").task == "embed"  # answered sentiment zero-shot, per call
+    assert isinstance(specnb.get("minilm").predict(["a text"])[0], specnb.Embedding)
+
+
 def test_runs_and_show_round_trip(shell):
     specnb.load(always("en"), alias="english", task="langid")
     shell.user_ns["gold"] = GOLD
@@ -253,3 +262,51 @@ def test_running_a_pipe_cell_again_replaces_its_stages(shell):
     shell.run_cell_magic("specnb", "pipe p", "x = english(text)\n")
     shell.run_cell_magic("specnb", "pipe p", "lang = english(text)\n")  # the first cell, run again
     assert [s["field"] for s in shell.user_ns["p"].stages] == ["lang", "x"]
+
+
+# -- errors: one line, and the closest names ------------------------------------------------------------------------
+def _one_line_error(shell, capsys, cell: str) -> str:
+    result = shell.run_cell(cell)
+    err = capsys.readouterr().err
+    assert not result.success and isinstance(result.error_in_exec, UsageError)
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_a_task_typo_names_the_closest_task_on_one_line(shell, capsys):
+    line = _one_line_error(shell, capsys, "%specnb load vader --task sentimnt")
+    assert line.startswith("UsageError: TaskError: unknown task 'sentimnt'; did you mean 'sentiment'? ")
+    assert "positive / negative" not in line  # the task names, not what each one predicts
+    assert len(specnb.registry) == 0
+
+
+def test_a_pipeline_naming_an_unknown_model_names_the_line_and_the_closest_names_once(shell, capsys):
+    specnb.load(always("en"), alias="english", task="langid")
+    line = _one_line_error(shell, capsys, "%%specnb pipe p\nlang = english(text)\ns = vadr(text)\n")
+    assert line == ("UsageError: PipelineError: line 2: unknown model 'vadr'; did you mean 'vader'? loaded: english; "
+                    "specnb.catalog() lists the models specnb knows by name")
+    line = _one_line_error(shell, capsys, "%%specnb pipe p\nlang = englsh(text)\n")
+    assert "did you mean 'english'?" in line  # loaded aliases count too
+    assert "p" not in shell.user_ns
+
+
+def test_a_pipeline_feeding_entities_to_a_text_model_is_refused_when_built(shell, capsys):
+    line = _one_line_error(shell, capsys, "%%specnb pipe p\nner = ner(text)\nt = vader(ner)\n")
+    assert line.startswith("UsageError: PipelineError: line 2: `t = vader(ner)` reads 'ner', which holds entities")
+    assert "written by `ner = ner(text)`, line 1" in line and "vader (sentiment) reads text" in line
+    assert "p" not in shell.user_ns and len(specnb.registry) == 0  # refused before any model loaded
+
+
+def test_labels_take_the_expressions_a_cell_body_takes(shell):
+    specnb.load(always("en"), alias="english", task="langid")
+    shell.user_ns["gold"] = GOLD
+    body = "\n".join(SENTENCES[:2]) + "\n"
+    result = shell.run_cell_magic("specnb", "compare langid --models english --labels gold[:2]", body)
+    assert result.labels == GOLD[:2] and result.summary.loc["english", "accuracy"] == pytest.approx(1 / 2)
+    shell.user_ns["df"] = pd.DataFrame({"sentence": SENTENCES, "lang": GOLD})
+    frame = shell.run_line_magic("specnb", "compare langid --models english --data df.head(2) --text sentence "
+                                           "--label lang")
+    assert frame.inputs == SENTENCES[:2]
+    with pytest.raises(UsageError, match=r"^--labels gold\[7\]: IndexError: list index out of range$"):
+        shell.run_cell_magic("specnb", "compare langid --models english --labels gold[7]", body)

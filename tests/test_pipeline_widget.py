@@ -231,3 +231,20 @@ def test_view_needs_a_pipeline():
     with pytest.raises(InputError, match="needs a specnb.Pipeline"):
         PipelineView("not a pipeline")
     assert "PipelineView" in specnb.widgets.__all__
+
+
+def test_snapshot_times_and_counts_read_as_in_the_live_view(monkeypatch):
+    """The title's time as `format_duration` writes it (``1.3 ms``, not ``0.00132 s``), and ``1 stage``,
+    ``1 item`` in the singular: the live view's summary line, in the snapshot and the pipeline's own HTML."""
+    import specnb.widgets.pipeline_view as pipeline_view
+
+    specnb.load(_langid, alias="lid", task="langid")
+    pipe = specnb.Pipeline([{"kind": "model", "field": "lang", "model": "lid", "input": "text"}], name="one")
+    pipe(["bonjour"])
+    monkeypatch.setattr(pipeline_view, "_total_seconds", lambda profile: 0.00132)
+    view = PipelineView(pipe)
+    assert view.summary == "1 stage · 1 item · last run 1.3 ms"
+    snapshot = view.snapshot_html()
+    assert "1 stage · 1 item · last run 1.3 ms" in snapshot and "0.00132" not in snapshot
+    assert "1 item ·" in snapshot.split("<tbody>")[1]  # the stage's own line
+    assert "1 stage<" in pipe._repr_html_() and "1 stages" not in pipe._repr_html_()

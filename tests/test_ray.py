@@ -194,3 +194,16 @@ def test_asking_for_a_gpu_the_cluster_lacks_fails_at_once(ray_session):
     pipe = Pipeline([{"kind": "model", "field": "lang", "model": "langid", "input": "text"}])
     with pytest.raises(PipelineError, match="no GPU"):
         run_ray(pipe, pipe.records(["hello"]), num_gpus_per_model=1, progress=False)
+
+
+def test_a_worker_loads_a_model_named_by_a_stage_with_its_own_default_task(ray_session):
+    # minilm is not loaded in the driver: the worker loads it by name, as an embedder asked for sentiment
+    # per call (a python stage in the same step, inside the route, reads the worker's own registry).
+    cascade = {"kind": "cascade", "field": "s", "specialist": "vader", "fallback": "minilm", "threshold": 1.0,
+               "input": "text"}
+    pipe = Pipeline([{"kind": "route", "field": "text", "branches": {},
+                      "default": [cascade, {"kind": "python", "function": "ray_stages:worker_tasks"}]}])
+    [record] = run_ray(pipe, pipe.records(["I love this film!"]), progress=False)
+    assert record["s:by"] == "minilm" and record["s"] in ("positive", "negative", "neutral")
+    assert record["worker_tasks"] == {"vader": "sentiment", "minilm": "embed"}
+    assert "minilm" not in specnb.registry  # the driver's registry is untouched

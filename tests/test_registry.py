@@ -143,10 +143,49 @@ def test_a_load_past_the_budget_evicts_the_least_recently_used_and_says_which():
     specnb.load("vader")
     specnb.load("langid")
     specnb.get("vader").predict(["touch it so langid is the least recently used"])
-    with pytest.warns(specnb.EvictionWarning, match=r"unloaded 'langid' \(least recently used\) to fit 'ner'"):
+    with pytest.warns(specnb.EvictionWarning,
+                      match=r"^unloaded 'langid' \(916.0 KiB\), least recently used, to fit 'ner' \(14.5 MiB\) in the "
+                            r"cpu memory budget of 15.7 MiB$"):
         specnb.load("ner")  # 15.2 MB
     assert sorted(specnb.models()["alias"]) == ["ner", "vader"]
     assert specnb.registry.last_evicted == ["langid"]
+
+
+def test_eviction_unloads_only_the_models_needed_to_make_room(tiny_sentiment_dir):
+    from specnb.backends.resolve import resolve
+
+    tiny = resolve(str(tiny_sentiment_dir), task=None).estimate("float32")
+    specnb.load(lambda texts: ["x"] * len(texts), alias="fn", task="classify")  # holds no memory
+    for name in ("vader", "langid", "ner"):  # least recently used first: fn, vader, langid, ner
+        specnb.load(name)
+    ner = specnb.get("ner").weight_bytes
+    # 2 MB must go: more than vader and langid hold together (1.3 MiB), less than ner alone
+    specnb.config.memory_budget["cpu"] = VADER + LANGID + ner + tiny - 2_000_000
+    with pytest.warns(specnb.EvictionWarning) as caught:
+        specnb.load(tiny_sentiment_dir, alias="tiny", device="cpu", dtype="float32")
+    assert specnb.registry.last_evicted == ["ner"]
+    assert sorted(specnb.models()["alias"]) == ["fn", "langid", "tiny", "vader"]
+    [message] = [str(w.message) for w in caught]
+    assert message.startswith("unloaded 'ner' (14.5 MiB), least recently used of the models whose unloading makes "
+                              "room, to fit 'tiny' (")
+    assert message.endswith("; kept 'vader', 'langid': unloading them too is not needed")
+
+
+def test_eviction_takes_least_recently_used_first_then_drops_the_unneeded():
+    from types import SimpleNamespace
+
+    from specnb.backends.model_registry import eviction_victims
+
+    def models(**sizes):  # least recently used first
+        return [SimpleNamespace(alias=name, weight_bytes=size) for name, size in sizes.items()]
+
+    def victims(free, **sizes):
+        return [m.alias for m in eviction_victims(models(**sizes), free)]
+
+    assert victims(10, z=0, a=1, b=2, c=50, d=100) == ["c"]  # a and b are not needed once c goes
+    assert victims(6, a=1, b=5, c=2, d=10) == ["a", "b"]  # enough in LRU order: d stays
+    assert victims(7, a=4, b=1, c=4, d=100) == ["a", "c"]  # b does not help once a and c go
+    assert victims(1, z=0, a=3) == ["a"]
 
 
 def test_pinned_models_are_never_evicted():
@@ -184,3 +223,10 @@ def test_a_loaded_source_asked_for_under_another_alias_says_where_it_is():
     with pytest.raises(specnb.AliasError, match=r"already loaded as 'vader'; use specnb.get\('vader'\)"):
         specnb.load("vader", alias="sentiment")
     assert specnb.load("vader", alias="vader") is specnb.get("vader")
+
+
+def test_an_unknown_alias_names_the_closest_loaded_one():
+    specnb.load("vader")
+    with pytest.raises(specnb.AliasError, match=r"^no loaded model has alias 'vadr'; did you mean 'vader'\? "
+                                                r"loaded: vader$"):
+        specnb.get("vadr")

@@ -115,7 +115,24 @@ def test_each_model_keeps_its_colour_across_charts():
         (scatter,) = [t for t in figures["quality_vs_latency"].data if t.name == m]
         (box,) = [t for t in figures["latency"].data if t.name == m]
         assert scatter.marker.color == box.marker.color == colors[m]
-    assert list(figures["memory"].data[0].marker.color) == [colors["one"], colors["two"]]
+    for m in comparison.models:
+        bars = [t for t in figures["memory"].data if list(t.x) == [m]]
+        assert len(bars) == 2 and all(t.marker.color == colors[m] for t in bars)
+
+
+def test_memory_legend_swatches_are_the_bar_colours():
+    """plotly draws a legend swatch in its trace's first bar colour: a trace coloured per bar (one per memory
+    part, as before) showed the first model's colour for every model. One entry per model, in its colour."""
+    comparison = constructed({"one": (0.7, 0.002), "two": (0.8, 0.003), "three": (0.6, 0.001)})
+    figure = comparison.figures()["memory"]
+    colors = charts.model_colors(comparison.models)
+    shown = [t for t in figure.data if t.showlegend is not False]
+    assert [t.name for t in shown] == comparison.models
+    for trace in figure.data:
+        assert isinstance(trace.marker.color, str), "one colour per trace, so the legend shows the bars' colour"
+        (model,) = trace.x
+        assert trace.marker.color == colors[model] and trace.legendgroup == model
+    assert figure.layout.barmode == "stack"
 
 
 def test_latency_chart_draws_points_only_for_small_runs():

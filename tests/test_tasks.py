@@ -675,12 +675,16 @@ def test_tasks_table():
     assert get_task("ner").prediction is Entities and get_task("langid").prediction is Label
 
 
-@pytest.mark.parametrize("name", ["nope", "Classify", "", "translate"])
-def test_unknown_task_lists_every_task(name):
+@pytest.mark.parametrize("name, closest", [("nope", None), ("Classify", "classify"), ("", None),
+                                           ("translate", None), ("sentimnt", "sentiment")])
+def test_unknown_task_names_the_closest_and_lists_every_task_on_one_line(name, closest):
     with pytest.raises(TaskError, match="unknown task") as info:
         get_task(name)
-    for task, what in TASKS.items():
-        assert f"{task} ({what})" in str(info.value)
+    message = str(info.value)
+    assert "\n" not in message and f"valid tasks: {', '.join(TASKS)} " in message
+    assert ("did you mean" in message) == (closest is not None)
+    if closest is not None:
+        assert f"did you mean {closest!r}?" in message
 
 
 def test_check_task_against_what_a_model_supports():

@@ -100,6 +100,15 @@ def test_panel_shows_memory_against_budget_and_total():
         m["weight_bytes"] or 0 for m in panel.models)
 
 
+def test_panel_says_what_its_memory_column_measures():
+    from specnb.presentation import MEMORY_NOTE
+
+    panel = ModelPanel()
+    assert panel.notes == {"memory": MEMORY_NOTE}
+    assert "measured" in MEMORY_NOTE and "below the weights" in MEMORY_NOTE
+    assert "notes" in panel.get_state()
+
+
 def test_closed_panel_stops_listening():
     panel = ModelPanel()
     panel.close()
@@ -144,6 +153,14 @@ def test_view_sends_one_page_and_the_summary(comparison):
     assert {c["key"] for c in state["summary_columns"]} >= {"accuracy", "p50_ms", "items_per_s", "usd_per_1m"}
     assert {"quality_vs_latency", "latency", "confusion"} <= set(state["figures"])
     json.dumps(state, allow_nan=False)  # NaN never reaches the browser
+
+
+def test_title_leads_with_the_runs_name_and_counts_in_the_singular(specnb_home):
+    model = specnb.load(guesser({}), alias="en", task="langid")
+    named = specnb.compare("langid", ["one text"], [model], name="weekly check", progress=False)
+    assert CompareView(named).title == f"weekly check · {named.run_id} · langid · 1 item"
+    plain = specnb.compare("langid", ["a", "b"], [model], store=False, progress=False)
+    assert CompareView(plain).title == "not stored · langid · 2 items"
 
 
 def test_paging_sends_only_the_new_page(comparison):

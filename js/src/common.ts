@@ -96,3 +96,23 @@ export function pretty(v: unknown): string {
     return String(v);
   }
 }
+
+/** The class jupyter-widgets puts on a view whose model has no live kernel connection (a notebook
+ * reopened with its saved widget state, a kernel shut down or restarted). */
+const DISCONNECTED = "jupyter-widgets-disconnected";
+
+/** What a control that needs the kernel says when there is none. */
+export const NEEDS_KERNEL = "needs a running kernel: re-run this cell";
+
+/**
+ * Whether the view's model talks to a live kernel, and `onChange` called when that changes (the
+ * model's `comm_live_update` event). Front ends that do not mark disconnected views count as live.
+ */
+export function kernelLink(model: { on(name: string, cb: () => void): void; off(name?: string | null, cb?: (() => void) | null): void },
+                           el: HTMLElement, onChange: () => void): { live(): boolean; dispose(): void } {
+  const live = () => !el.classList.contains(DISCONNECTED) && !el.closest(`.${DISCONNECTED}`);
+  // jupyter-widgets updates the class in its own comm_live_update handler; look after it has run.
+  const changed = () => queueMicrotask(onChange);
+  model.on("comm_live_update", changed);
+  return { live, dispose: () => model.off("comm_live_update", changed) };
+}

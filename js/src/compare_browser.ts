@@ -123,7 +123,7 @@ export function browserPart(m: AnyModel<CompareTraits>): { el: HTMLElement; draw
   const info = h("span", { class: "specnb-page-info", "data-testid": "page-info" });
   const stats = h("span", { class: "specnb-muted specnb-stats", "data-testid": "stats" });
   const pager = h("div", { class: "specnb-pager" }, prev, info, next, stats);
-  const detailEl = h("div", { class: "specnb-detail", "data-testid": "detail" });
+  const detailEl = h("div", { class: "specnb-detail", "data-testid": "detail", tabindex: -1 }); // a click in it keeps Esc here
   show(detailEl, false);
 
   const el = h("div", { class: "specnb-browser" }, controls, h("div", { class: "specnb-scroll" }, table), pager, detailEl);
@@ -167,7 +167,29 @@ export function browserPart(m: AnyModel<CompareTraits>): { el: HTMLElement; draw
   next.addEventListener("click", () => commit({ page: (get("page") ?? 0) + 1 }, false));
 
   // --- rows ------------------------------------------------------------------------------------
-  const open = (item: Item) => commit({ selected: item }, false);
+  let reveal = false; // a row was opened here: bring its detail into view once it is drawn
+  const revealDetail = () => {
+    reveal = false;
+    // nearest: no scroll when it is in view already; a detail taller than the window shows its head
+    const tall = detailEl.getBoundingClientRect().height > window.innerHeight;
+    detailEl.scrollIntoView({ block: tall ? "start" : "nearest" });
+  };
+  const open = (item: Item) => {
+    const selected = get("selected");
+    if (selected !== null && selected !== undefined && String(selected) === String(item) && get("detail")) {
+      revealDetail(); // already open: no change comes back from Python
+      return;
+    }
+    reveal = true;
+    commit({ selected: item }, false);
+  };
+  const closeDetail = () => commit({ selected: null }, false);
+  el.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape" || !get("detail")) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    closeDetail();
+  });
 
   const drawTable = () => {
     const rows = get("rows") ?? [];
@@ -208,7 +230,11 @@ export function browserPart(m: AnyModel<CompareTraits>): { el: HTMLElement; draw
         h("tr", { class: "specnb-no-rows" }, h("td", { colspan: 2 + (hasGold ? 1 : 0) + names.length, class: "specnb-muted" }, "No items match the filters.")),
       );
     }
+    // The rows are new elements: the focused one (a click on it opened it) keeps the focus, so Esc still works.
+    const focused = document.activeElement;
+    const refocus = focused instanceof HTMLElement && table.contains(focused) ? focused.dataset.item : undefined;
     table.replaceChildren(h("thead", null, head), h("tbody", null, ...body));
+    if (refocus !== undefined) body.find((tr) => tr.dataset.item === refocus)?.focus({ preventScroll: true });
   };
 
   // --- pager -----------------------------------------------------------------------------------
@@ -226,6 +252,7 @@ export function browserPart(m: AnyModel<CompareTraits>): { el: HTMLElement; draw
   const drawDetail = () => {
     const d = get("detail");
     if (!d) {
+      reveal = false;
       detailEl.replaceChildren();
       show(detailEl, false);
       return;
@@ -233,8 +260,8 @@ export function browserPart(m: AnyModel<CompareTraits>): { el: HTMLElement; draw
     const focus = get("focus_model") ?? "";
     const answers = d.answers ?? {};
     const order = [...(get("models") ?? []).filter((n) => n in answers), ...Object.keys(answers).filter((n) => !(get("models") ?? []).includes(n))];
-    const close = h("button", { type: "button", class: "specnb-button", "data-testid": "detail-close", title: "close" }, "✕ close");
-    close.addEventListener("click", () => commit({ selected: null }, false));
+    const close = h("button", { type: "button", class: "specnb-button", "data-testid": "detail-close", title: "close (Esc)" }, "✕ close");
+    close.addEventListener("click", closeDetail);
     const input = h("pre", { class: "specnb-pre", "data-testid": "detail-input" }, d.input ?? "");
     input.style.whiteSpace = "pre-wrap";
     const field = (name: string, value: Node | string, cls?: string) =>
@@ -265,6 +292,7 @@ export function browserPart(m: AnyModel<CompareTraits>): { el: HTMLElement; draw
       h("div", { class: "specnb-cards" }, ...cards),
     );
     show(detailEl, true);
+    if (reveal) revealDetail();
   };
 
   const dispose = () => {

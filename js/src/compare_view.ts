@@ -5,7 +5,7 @@ import type { AnyModel, RenderProps } from "@anywidget/types";
 import { browserPart, type Item, type Row } from "./compare_browser";
 import { chartsPart, loadPlotly, type Figure } from "./compare_charts";
 import { summaryPart, type SummaryCell, type SummaryColumn } from "./compare_summary";
-import { h } from "./common";
+import { h, kernelLink, show } from "./common";
 
 export interface CompareTraits {
   title: string;
@@ -13,6 +13,8 @@ export interface CompareTraits {
   summary_rows: Record<string, unknown>[];
   summary_cells: SummaryCell[][]; // per model (as summary_rows), per column (as summary_columns)
   figures: Record<string, Figure | string>;
+  chart_order: string[]; // the tabs, in order
+  chart: string; // the tab shown ("" = the first), kept in the model so a saved widget state keeps it
   models: string[];
   labels: string[];
   has_gold: boolean;
@@ -67,6 +69,12 @@ function render({ model, el }: RenderProps<CompareTraits>): () => void {
 
   // --- skeleton -----------------------------------------------------------------------------
   const titleEl = h("div", { class: "specnb-title", "data-testid": "title" });
+  // Without a kernel (reopened with its saved widget state) the charts still draw, but filters, pages and
+  // the detail are answered by Python: say so.
+  const offline = h("div", { class: "specnb-muted", "data-testid": "offline" },
+                    "Not connected to a kernel: filters, pages and the detail need it — re-run this cell.");
+  const link = kernelLink(m, el, () => show(offline, !link.live()));
+  show(offline, !link.live());
   const summary = summaryPart(m);
   const charts = chartsPart(m);
   const browser = browserPart(m);
@@ -74,6 +82,7 @@ function render({ model, el }: RenderProps<CompareTraits>): () => void {
     "div",
     { class: "specnb-compare specnb" },
     titleEl,
+    offline,
     h("div", { class: "specnb-scroll" }, summary.el),
     charts.el,
     browser.el,
@@ -124,6 +133,7 @@ function render({ model, el }: RenderProps<CompareTraits>): () => void {
     m.off("msg:custom", onMsg);
     browser.dispose(); // the pending search
     charts.dispose(); // this view's plotly request, its charts
+    link.dispose();
   };
 }
 

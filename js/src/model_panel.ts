@@ -1,6 +1,6 @@
 // specnb model panel: the loaded models and the memory of each device (see ../README.md).
 import type { AnyModel, RenderProps } from "@anywidget/types";
-import { DASH, h, isNum, show, text } from "./common";
+import { DASH, h, isNum, kernelLink, NEEDS_KERNEL, show, text } from "./common";
 
 /** A model's numbers as people read them, formatted by Python (`specnb/presentation.py`). */
 interface ModelTexts {
@@ -47,10 +47,13 @@ interface PanelTraits {
   models: ModelInfo[];
   devices: DeviceInfo[];
   error: string;
+  notes?: Record<string, string>; // header tooltips by column (`memory`: what it measures)
 }
 
 const COLUMNS = ["alias", "task", "role", "backend", "device", "dtype", "parameters", "weights", "memory", "pinned", ""];
 const NUMERIC = new Set(["parameters", "weights"]);
+/** Headers that read otherwise than their column's name. */
+const LABELS: Record<string, string> = { memory: "memory at load" };
 
 const str = (v: unknown): string => (v === null || v === undefined ? DASH : String(v));
 const pct = (part: number, whole: number): number => Math.max(0, Math.min(100, (part / whole) * 100));
@@ -62,15 +65,23 @@ function deviceBar(d: DeviceInfo): HTMLElement {
   const scale = total ?? budget;
   const over = budget !== null && used > budget;
   const track = h("div", { class: "specnb-bar-track" });
+  let label: HTMLElement | null = null;
   if (scale !== null && scale > 0) {
     const fillEl = h("div", { class: over ? "specnb-bar-fill specnb-over" : "specnb-bar-fill" });
     fillEl.style.width = `${pct(used, scale)}%`;
     if (used > 0) fillEl.style.minWidth = "2px"; // a few MB of 24 GB still shows
     track.appendChild(fillEl);
     if (budget !== null && total !== null && total > 0) {
+      const at = pct(budget, total);
       const mark = h("div", { class: "specnb-bar-budget", title: d.texts?.budget ?? null });
-      mark.style.left = `${pct(budget, total)}%`;
+      mark.style.left = `${at}%`;
       track.appendChild(mark);
+      if (typeof d.texts?.budget === "string") {
+        // the tick's label under the bar, centred on it (kept inside the bar near either end)
+        label = h("span", { class: "specnb-budget-label", "data-testid": "budget-label" }, `▲ ${d.texts.budget}`);
+        label.style.left = `${at}%`;
+        label.style.transform = `translateX(-${at < 15 ? 0 : at > 85 ? 100 : 50}%)`;
+      }
     }
   } else {
     track.classList.add("specnb-bar-unknown");
@@ -88,6 +99,7 @@ function deviceBar(d: DeviceInfo): HTMLElement {
     },
     h("div", { class: "specnb-device-text" }, typeof d.texts?.line === "string" ? d.texts.line : `${str(d.device)}: ${DASH}`),
     track,
+    label ? h("div", { class: "specnb-bar-labels" }, label) : null,
   );
 }
 
@@ -113,6 +125,7 @@ function render({ model, el }: RenderProps<PanelTraits>): () => void {
   const pending = new Set<string>(); // aliases whose unload was sent and whose row has not changed yet
   const root = h("div", { class: "specnb-model-panel specnb" });
   el.replaceChildren(root);
+  const link = kernelLink(m, el, () => draw());
 
   const draw = () => {
     const models = m.get("models") ?? [];
@@ -123,19 +136,35 @@ function render({ model, el }: RenderProps<PanelTraits>): () => void {
     show(errorEl, error !== "");
 
     const devicesEl = h("div", { class: "specnb-devices" }, ...devices.map(deviceBar));
+    const live = link.live();
+    const offline = h("div", { class: "specnb-muted", "data-testid": "offline" },
+                      "Not connected to a kernel: re-run this cell to unload or pin models.");
+    show(offline, !live && models.length > 0);
 
     let body: HTMLElement;
     if (models.length === 0) {
       body = h("div", { class: "specnb-empty", "data-testid": "empty" }, "No models loaded — %specnb load NAME");
     } else {
-      const head = h("tr", null, ...COLUMNS.map((c) => h("th", { class: NUMERIC.has(c) ? "specnb-num" : null }, c)));
+      const notes = m.get("notes") ?? {};
+      const head = h(
+        "tr",
+        null,
+        ...COLUMNS.map((c) => {
+          const note = typeof notes[c] === "string" && notes[c] ? notes[c] : null;
+          const cls = [NUMERIC.has(c) ? "specnb-num" : "", note ? "specnb-noted" : ""].join(" ").trim();
+          return h("th", { class: cls || null, "data-key": c || null, title: note }, LABELS[c] ?? c);
+        }),
+      );
       const rows = models.map((info) => {
         const alias = String(info.alias);
         const pin = h("input", { type: "checkbox", "data-testid": "pin", "data-alias": alias, title: "pinned: never evicted" });
         pin.checked = !!info.pinned;
+        pin.disabled = !live;
+        if (!live) pin.title = NEEDS_KERNEL;
         pin.addEventListener("change", () => m.send({ type: "pin", alias, pinned: pin.checked }));
         const unload = h("button", { type: "button", class: "specnb-button", "data-testid": "unload", "data-alias": alias }, "Unload");
-        unload.disabled = pending.has(alias);
+        unload.disabled = pending.has(alias) || !live;
+        if (!live) unload.title = NEEDS_KERNEL;
         unload.addEventListener("click", () => {
           pending.add(alias);
           unload.disabled = true;
@@ -160,7 +189,7 @@ function render({ model, el }: RenderProps<PanelTraits>): () => void {
       });
       body = h("table", { class: "specnb-table" }, h("thead", null, head), h("tbody", null, ...rows));
     }
-    root.replaceChildren(errorEl, devicesEl, body);
+    root.replaceChildren(errorEl, offline, devicesEl, body);
   };
 
   const onModels = () => {
@@ -174,12 +203,15 @@ function render({ model, el }: RenderProps<PanelTraits>): () => void {
   m.on("change:models", onModels);
   m.on("change:devices", draw);
   m.on("change:error", onError);
+  m.on("change:notes", draw);
   draw();
 
   return () => {
     m.off("change:models", onModels);
     m.off("change:devices", draw);
     m.off("change:error", onError);
+    m.off("change:notes", draw);
+    link.dispose();
   };
 }
 

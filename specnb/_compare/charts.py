@@ -38,7 +38,7 @@ _TEMPLATE = go.layout.Template(layout={
     "margin": {"l": 70, "r": 30, "t": 70, "b": 60},
 })
 _PALETTE = plotly.colors.qualitative.Plotly + plotly.colors.qualitative.D3 + plotly.colors.qualitative.Dark24
-_FRONT = "#374151"
+_FRONT = "#6b7280"  # a mid grey: the front shows on light and dark paper
 
 
 def _text(value) -> str:
@@ -203,24 +203,27 @@ def _confusion(comparison) -> go.Figure:
 
 
 def _memory(comparison, colors: dict) -> go.Figure:
+    """Weights (solid) and the run's peak above them (hatched), stacked, one bar per model. One trace per model
+    and part, each of one colour: a trace coloured per bar shows its first bar's colour in the legend, so the
+    legend lists the models in their colours (the peak toggles with its model)."""
     summary = comparison.summary
-    models = comparison.models
-    names = [_text(m) for m in models]
     fig = go.Figure()
-    parts = [("weight_bytes", "weights", None), ("run_peak_bytes", "peak above weights during the run", "/")]
-    for column, label, pattern in parts:
-        values = [finite_or_nan(summary.at[m, column]) for m in models]
-        fig.add_trace(go.Bar(
-            x=names, y=[0.0 if math.isnan(v) else v / 2**20 for v in values], name=label,
-            marker={"color": [colors[m] for m in models], "opacity": 0.95 if pattern is None else 0.55,
-                    "pattern": {"shape": pattern or ""}, "line": {"color": [colors[m] for m in models], "width": 1}},
-            customdata=[format_bytes(v) for v in values],
-            hovertemplate="<b>%{x}</b><br>" + label + ": %{customdata}<extra></extra>",
-        ))
+    parts = [("weight_bytes", "weights", ""), ("run_peak_bytes", "peak above weights during the run", "/")]
+    for m in comparison.models:
+        name = _text(m)
+        for column, label, pattern in parts:
+            value = finite_or_nan(summary.at[m, column])
+            fig.add_trace(go.Bar(
+                x=[name], y=[0.0 if math.isnan(value) else value / 2**20], name=name, legendgroup=name,
+                showlegend=not pattern, opacity=0.55 if pattern else 1.0,
+                marker={"color": colors[m], "pattern": {"shape": pattern}, "line": {"color": colors[m], "width": 1}},
+                customdata=[format_bytes(value)],
+                hovertemplate="<b>%{x}</b><br>" + label + ": %{customdata}<extra></extra>",
+            ))
     fig.update_yaxes(title_text="memory (MiB)")
     fig.update_xaxes(title_text="model")
-    return _layout(fig, "Memory: weights and run peak per model", height=420, barmode="stack",
-                   legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
+    return _layout(fig, "Memory per model: weights (solid) and run peak above them (hatched)", height=420,
+                   barmode="stack", legend={"title": {"text": "model"}})
 
 
 def figures(comparison) -> dict[str, go.Figure]:

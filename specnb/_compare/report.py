@@ -15,7 +15,15 @@ import os
 from pathlib import Path
 
 from ..errors import InputError
-from ..presentation import finite_or_nan, format_bytes, format_count, format_value, summary_cells, summary_columns
+from ..presentation import (
+    finite_or_nan,
+    format_bytes,
+    format_count,
+    format_value,
+    plural,
+    summary_cells,
+    summary_columns,
+)
 from ..tasks.base import is_missing
 
 __all__ = ["summary_html", "snapshot_html", "write_html", "DISAGREEMENT_ROWS", "INPUT_CHARS"]
@@ -49,6 +57,8 @@ _CSS = """
 .specnb-table td.wrong { background: #fef2f2; }
 .specnb-table td.diag { background: #eff6ff; font-weight: 600; }
 .specnb-table td.zero { color: #9ca3af; }
+.specnb-summary .specnb-table { margin-left: 0; margin-right: 0; }
+.specnb-summary .specnb-table td:not(.num), .specnb-summary .specnb-table th:not(.num) { text-align: left; }
 .specnb-muted { color: #6b7280; font-size: 0.92em; }
 .specnb-err { color: #b91c1c; font-size: 0.92em; }
 """
@@ -106,10 +116,10 @@ def _summary_table(comparison) -> str:
 
 def _run_line(comparison) -> str:
     n, done = len(comparison.inputs), len(comparison.done)
-    items = f"{n:,} items" if done == n else f"{done:,} of {n:,} items answered by every model"
+    items = plural(n, "item") if done == n else f"{done:,} of {plural(n, 'item')} answered by every model"
     parts = [f"run {comparison.run_id or '(not stored)'}", comparison.status, comparison.task, items]
-    if comparison.name:
-        parts.insert(1, f"“{comparison.name}”")
+    if comparison.name:  # the run's name leads, as in the compare view's title
+        parts.insert(0, f"“{comparison.name}”")
     if comparison.quality_column is None:
         parts.append("no gold labels: no quality scores")
     return " · ".join(_e(p) for p in parts)
@@ -129,14 +139,14 @@ def snapshot_html(comparison, rows: int = 10) -> str:
     """What a saved notebook shows for a compare view without a kernel: the title, the summary and the
     first ``rows`` disagreements (inputs cut to 200 characters). A few KB whatever the run's size."""
     title = f"specnb comparison · {comparison.run_id or 'not stored'}"
-    if comparison.name:
-        title += f" · {comparison.name}"
+    if comparison.name:  # the run's name leads, as in the live view's title
+        title = f"{comparison.name} · {title}"
     return (f'<div class="specnb-summary specnb-snapshot"><style>{_CSS}</style>'
             f'<div><strong>{_e(title)}</strong></div>{_summary_table(comparison)}'
             f'<div class="specnb-muted">{_run_line(comparison)}</div>'
             f"{_disagreements(comparison, limit=rows, chars=200)}"
-            '<div class="specnb-muted">A static snapshot: run the notebook for the interactive view (charts, filters, '
-            "every item), or write the full report with Comparison.to_html(path).</div></div>")
+            '<div class="specnb-muted">Every item, with the charts, in a file of its own: Comparison.to_html(path).'
+            "</div></div>")
 
 
 # -- the report ---------------------------------------------------------------------------------------

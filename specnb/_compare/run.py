@@ -234,12 +234,12 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
     Comparison
     """
     import numpy as np
-    from tqdm.auto import tqdm
 
     from ..backends.device import device_kind
     from ..backends.model import Model
     from ..backends.model_registry import load as _load
     from ..engine import PeakMemory
+    from ..progress import bar as progress_bar
 
     if not isinstance(task, str):
         raise TaskError(f"task must be a str, one of {', '.join(COMPARED_TASKS)}; got {task!r:.60}")
@@ -304,7 +304,8 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
             stats[alias] = totals
             if writer is not None:
                 writer.add_model(run_id, position, alias, info[alias])
-            bar = tqdm(total=n, desc=f"{alias} {task}", unit="item", delay=config.progress_delay, disable=not progress)
+            bar = progress_bar(total=n, desc=f"{alias} {task}", unit="item", delay=config.progress_delay,
+                               disable=not progress)
             try:
                 for start in range(0, n, chunk):
                     part = items[start:start + chunk]

@@ -15,7 +15,8 @@ import warnings
 import weakref
 from collections.abc import Iterator
 
-from ..errors import AliasError, DeviceError, EvictionWarning, MemoryBudgetError, ModelUnloadedError
+from .._catalog import close_matches
+from ..errors import AliasError, DeviceError, EvictionWarning, MemoryBudgetError, ModelUnloadedError, TaskError
 from ..presentation import format_bytes
 from ..settings import config
 from ..tasks import check_task
@@ -79,7 +80,24 @@ class ModelRegistry:
             return self._models[alias]
         except KeyError:
             loaded = ", ".join(self._models) or "none"
-            raise AliasError(f"no loaded model has alias {alias!r}; loaded: {loaded}") from None
+            matches = close_matches(alias, self._models) if isinstance(alias, str) else []
+            hint = f"did you mean {' or '.join(map(repr, matches))}? " if matches else ""
+            raise AliasError(f"no loaded model has alias {alias!r}; {hint}loaded: {loaded}") from None
+
+    def by_name(self, name: str, *, task: str | None = None, device: str = "auto") -> Model:
+        """The model ``name`` means where a pipeline stage, a comparison or a magic names one: the loaded
+        alias, else ``name`` loaded with its own default task (a generalist stays a generalist).
+
+        ``task`` is what the caller will ask for per call (``predict(task=...)``): it is checked, never made
+        the model's default, so naming a model never changes how it answers elsewhere.
+        """
+        with self._lock:
+            model = self._models.get(name)
+            if model is None:
+                model = self.load(name, device=device)
+        if task is not None and task not in model.tasks:
+            raise TaskError(f"model {model.alias!r} cannot serve {task!r}; it serves {', '.join(model.tasks)}")
+        return model
 
     # -- load --------------------------------------------------------------------------------
     def load(self, source, *, alias: str | None = None, task: str | None = None, device: str = "auto",
@@ -163,7 +181,7 @@ class ModelRegistry:
         return candidate
 
     def _make_room(self, alias: str, kind: str, budget: int | None, needed: int | None) -> None:
-        """Unload least recently used unpinned models on ``kind`` until ``needed`` more bytes fit."""
+        """Unload the fewest least recently used unpinned models on ``kind`` that let ``needed`` more bytes fit."""
         if budget is None or not needed:
             return
         if needed > budget:
@@ -177,25 +195,25 @@ class ModelRegistry:
         if used + needed <= budget:
             return
         candidates = sorted((m for m in on_device if not m.pinned), key=lambda m: m._lru)
-        freeable = sum(m.weight_bytes for m in candidates)
-        if used - freeable + needed > budget:
+        if used - sum(m.weight_bytes for m in candidates) + needed > budget:
             pinned = ", ".join(f"{m.alias} ({format_bytes(m.weight_bytes)})" for m in on_device if m.pinned)
             raise MemoryBudgetError(
                 f"model {alias!r} needs {format_bytes(needed)} but the {kind} budget of {format_bytes(budget)} "
                 f"cannot make room: pinned models hold {pinned}; unpin or unload some, or raise "
                 f"specnb.config.memory_budget[{kind!r}]"
             )
-        evicted = []
-        for victim in candidates:
-            if used + needed <= budget:
-                break
-            used -= victim.weight_bytes
+        victims = eviction_victims(candidates, used + needed - budget)
+        spared = [m for m in candidates if m.weight_bytes and m not in victims and m._lru < victims[-1]._lru]
+        for victim in victims:
             self.unload(victim)
-            evicted.append(victim.alias)
-        self.last_evicted += evicted
+        self.last_evicted += [m.alias for m in victims]
+        sizes = [f"{m.alias!r} ({format_bytes(m.weight_bytes)})" for m in victims]
+        names = sizes[0] if len(sizes) == 1 else f"{', '.join(sizes[:-1])} and {sizes[-1]}"
+        why = "least recently used" + (" of the models whose unloading makes room" if spared else "")
+        kept = f"; kept {', '.join(repr(m.alias) for m in spared)}: unloading them too is not needed" if spared else ""
         warnings.warn(
-            f"unloaded {', '.join(repr(a) for a in evicted)} (least recently used) to fit {alias!r} "
-            f"({format_bytes(needed)}) in the {kind} memory budget of {format_bytes(budget)}",
+            f"unloaded {names}, {why}, to fit {alias!r} ({format_bytes(needed)}) in the {kind} memory budget of "
+            f"{format_bytes(budget)}{kept}",
             EvictionWarning,
             stacklevel=4,
         )
@@ -234,6 +252,24 @@ class ModelRegistry:
         frame["parameters"] = frame["parameters"].astype("Int64")
         frame["last_used"] = pd.to_datetime(frame["last_used"], unit="s")
         return frame
+
+
+def eviction_victims(candidates: list, free: int) -> list:
+    """The models to unload to free ``free`` bytes: ``candidates`` (least recently used first) taken in that
+    order, skipping those that hold nothing, until enough is freed; then those no longer needed once a
+    bigger one was taken are put back (smallest first). In LRU order."""
+    taken, total = [], 0
+    for model in candidates:
+        if total >= free:
+            break
+        if model.weight_bytes > 0:
+            taken.append(model)
+            total += model.weight_bytes
+    for model in sorted(taken, key=lambda m: m.weight_bytes):
+        if total - model.weight_bytes >= free:
+            taken.remove(model)
+            total -= model.weight_bytes
+    return taken
 
 
 registry = ModelRegistry()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 
-from ..errors import PipelineError
+from ..errors import PipelineError, TaskError
 from .spec import DEFAULT_BRANCH, branch_prefix, render, stage_id
 from .validate import python_function, stage_models
 
@@ -43,13 +43,17 @@ class Context:
         self.captured: dict | None = None
 
     def model(self, name: str, task: str):
-        """The model a stage names, loaded once per run: a loaded alias, else `specnb.load(name, task=task)`."""
-        key = (name, task)
-        if key not in self.models:
-            from ..backends.model_registry import load, registry
+        """The model a stage names, found once per run: a loaded alias, else ``name`` loaded with its own
+        default task (`ModelRegistry.by_name`); the stage's ``task`` is asked per call, never made the
+        model's default."""
+        if name not in self.models:
+            from ..backends.model_registry import registry
 
-            self.models[key] = registry.get(name) if name in registry else load(name, task=task)
-        return self.models[key]
+            self.models[name] = registry.by_name(name, task=task)
+        model = self.models[name]
+        if task not in model.tasks:
+            raise TaskError(f"model {model.alias!r} cannot serve {task!r}; it serves {', '.join(model.tasks)}")
+        return model
 
     def record(self, key: str, spec: dict, items: int, seconds: float, **extra) -> None:
         """Add a batch's statistics to stage ``key``: numbers add up, text (the models) is kept."""

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..errors import PipelineError
-from ..presentation import stage_stats, stage_texts
+from ..presentation import plural, stage_stats, stage_texts
 from .executor import Context, profile_frame, run_stages
 from .spec import STAGE_KINDS, import_path, render, stage, strip, where
 from .sweep import Sweep, run_sweep
@@ -253,9 +253,9 @@ class Pipeline:
         table = ""
         if self.last_preview is not None:
             table = self.last_preview.head(self.preview_size).to_html(escape=True, max_cols=30, na_rep="–")
-        return (f'<div class="specnb-pipeline-html"><strong>{e(self.name)}</strong> · {len(self.stages)} stages'
+        return (f'<div class="specnb-pipeline-html"><strong>{e(self.name)}</strong> · {plural(len(self.stages), "stage")}'
                 f"<table><tbody>{''.join(rows)}</tbody></table>{table}</div>")
 
     def __repr__(self) -> str:
         body = "".join(f"\n  {render(s)}" for s in self.stages)
-        return f"<specnb.Pipeline {self.name!r}: {len(self.stages)} stages{body}>"
+        return f"<specnb.Pipeline {self.name!r}: {plural(len(self.stages), 'stage')}{body}>"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import PipelineError, SpecnbError
-from ..tasks import LABEL_TASKS
+from .._catalog import ENTRIES, close_matches
+from ..errors import PipelineError, SpecnbError, TaskError, UnknownModelError
+from ..tasks import LABEL_TASKS, check_task
 from .spec import reads, render, walk, where, writes
 
 __all__ = ["validate", "stage_models", "model_tasks", "python_function"]
@@ -26,10 +27,15 @@ def validate(stages, *, input: str, functions: dict, fields=()) -> None:
     for spec in walk(stages):
         for field in writes(spec):
             writers.setdefault(field, spec)
-    _check(stages, {input, *fields}, writers, functions)
+    _check(stages, {input, *fields}, writers, functions, {})
 
 
-def _check(stages, known: set, writers: dict, functions: dict) -> None:
+#: What a model stage writes for these tasks: not text, so no model can read it (labels are text).
+_NOT_TEXT = {"ner": "entities (a list of spans)", "embed": "a vector", "generate": "a generation (a dict with its text)"}
+
+
+def _check(stages, known: set, writers: dict, functions: dict, kinds: dict) -> None:
+    """``kinds``: the fields known here that hold no text, as (what they hold, the stage that wrote it)."""
     for spec in stages:
         for field in reads(spec):
             if field in known:
@@ -43,31 +49,53 @@ def _check(stages, known: set, writers: dict, functions: dict) -> None:
                 raise PipelineError(f"{where(spec)}reads {field!r}, which only this stage writes: a cycle")
             raise PipelineError(f"{where(spec)}unknown field {field!r}; known here: {', '.join(sorted(known))}")
         kind = spec["kind"]
-        if kind in ("model", "cascade"):
-            _check_models(spec)
+        task = _check_models(spec) if kind in ("model", "cascade") else None
+        if task is not None and spec["input"] in kinds:
+            holds, writer = kinds[spec["input"]]
+            at = f", {where(writer).rstrip(': ')}" if where(writer) else ""
+            models = f"{spec['model']} ({task}) reads" if kind == "model" else \
+                f"{spec['specialist']} and {spec['fallback']} ({task}) read"
+            raise PipelineError(f"{where(spec)}`{render(spec)}` reads {spec['input']!r}, which holds {holds} "
+                                f"(written by `{render(writer)}`{at}); {models} text: the input field, a text "
+                                "column, a label field or a field a python stage writes")
         if kind == "cascade" and not (isinstance(spec.get("threshold"), (int, float))
                                       and 0 <= spec["threshold"] <= 1):
             raise PipelineError(f"{where(spec)}threshold must be a number in [0, 1], got {spec.get('threshold')!r}")
         if kind == "python":
             python_function(spec, functions)
         if kind == "route":
-            branch_known = set(known)
+            branch_known, branch_kinds = set(known), {}
             for branch in [*spec["branches"].values(), spec.get("default", [])]:
-                inner = set(known)
-                _check(branch, inner, writers, functions)
+                inner, inner_kinds = set(known), dict(kinds)
+                _check(branch, inner, writers, functions, inner_kinds)
                 branch_known |= inner
+                for field, value in inner_kinds.items():  # a field some records hold as non-text stays refused
+                    branch_kinds.setdefault(field, value)
             known |= branch_known
+            kinds.update(branch_kinds)
+        for field in writes(spec):
+            if task in _NOT_TEXT:
+                kinds[field] = (_NOT_TEXT[task], spec)
+            else:
+                kinds.pop(field, None)  # a label, or a python stage's own value
         known |= set(writes(spec))
 
 
-def _check_models(spec: dict) -> None:
-    for name, task in stage_models(spec):
+def _check_models(spec: dict) -> str:
+    """The task the stage's models answer, once they are known and can serve it."""
+    pairs = stage_models(spec)
+    for name, task in pairs:
+        try:
+            check_task(task)
+        except TaskError as error:
+            raise PipelineError(f"{where(spec)}{error}") from None
         tasks = model_tasks(name, spec)
         if task not in tasks:
             raise PipelineError(f"{where(spec)}model {name!r} cannot serve {task!r}; it serves {', '.join(tasks)}")
         if spec["kind"] == "cascade" and task not in LABEL_TASKS:
             raise PipelineError(f"{where(spec)}a cascade needs a label task with scores "
                                 f"({', '.join(LABEL_TASKS)}), not {task!r}")
+    return pairs[0][1]
 
 
 def python_function(spec, functions: dict):
@@ -101,13 +129,17 @@ def model_tasks(name: str, spec) -> tuple:
     if name in registry:
         model = registry.get(name)
         return own_first(model.task, model.tasks)
+    aliases = [m.alias for m in registry]
     try:
         plan = resolve(name, task=None)
-        return own_first(plan.task, plan.tasks)
-    except SpecnbError as error:
-        loaded = ", ".join(m.alias for m in registry) or "none"
-        raise PipelineError(f"{where(spec)}unknown model {name!r} ({type(error).__name__}: {error}); "
-                            f"loaded: {loaded}; see specnb.catalog()") from None
+    except UnknownModelError:
+        matches = close_matches(name, [*aliases, *(e for e in ENTRIES if e not in aliases)])
+        hint = f"did you mean {' or '.join(map(repr, matches))}? " if matches else ""
+        raise PipelineError(f"{where(spec)}unknown model {name!r}; {hint}loaded: {', '.join(aliases) or 'none'}; "
+                            "specnb.catalog() lists the models specnb knows by name") from None
+    except SpecnbError as error:  # a known kind of source that cannot load here: its own reason, once
+        raise PipelineError(f"{where(spec)}model {name!r}: {type(error).__name__}: {error}") from None
+    return own_first(plan.task, plan.tasks)
 
 
 def _task(spec, name: str, tasks: tuple) -> str:

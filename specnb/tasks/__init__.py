@@ -47,11 +47,12 @@ def check_task(task: str, supported=None) -> str:
     """Return ``task`` if known (and in ``supported`` when given); TaskError listing valid ones otherwise."""
     from ..errors import TaskError
 
-    if task not in TASKS:
-        raise TaskError(
-            f"unknown task {task!r}; valid tasks: "
-            + ", ".join(f"{name} ({what})" for name, what in TASKS.items())
-        )
+    if not isinstance(task, str) or task not in TASKS:
+        import difflib
+
+        close = difflib.get_close_matches(task.strip().lower(), TASKS, n=1, cutoff=0.6) if isinstance(task, str) else []
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise TaskError(f"unknown task {task!r}; {hint}valid tasks: {', '.join(TASKS)} (specnb.TASKS says what each predicts)")
     if supported is not None and task not in supported:
         raise TaskError(f"this model cannot serve task {task!r}; valid tasks for it: {', '.join(supported)}")
     return task

@@ -80,5 +80,23 @@ class Snapshot:
         if bundle is None:
             return None
         data, metadata = bundle
-        data = {**data, "text/html": self.snapshot_html()}
+        data = {**data, "text/html": saved_snapshot(type(self).__name__, self.snapshot_html())}
         return data, metadata
+
+
+#: The one line a saved snapshot starts with.
+SAVED_HINT = "Saved snapshot · re-run this cell for the live view"
+
+
+def saved_snapshot(kind: str, html: str) -> str:
+    """``html`` as a saved output shows it: marked ``data-specnb-snapshot`` (specnb's JupyterLab / Notebook 7
+    extension shows it when the widget's model is gone) and led by `SAVED_HINT`."""
+    from html import escape
+
+    return (f'<div class="specnb-saved" {SNAPSHOT_MARKER}="{escape(kind)}">'
+            f'<div class="specnb-saved-hint" style="color:#777;font-size:90%;margin-bottom:4px">'
+            f"{escape(SAVED_HINT)}</div>{html}</div>")
+
+
+#: The attribute js/lab/src/index.ts looks for.
+SNAPSHOT_MARKER = "data-specnb-snapshot"

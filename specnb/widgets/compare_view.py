@@ -14,7 +14,7 @@ import traitlets as t
 from .._compare.comparison import Comparison
 from .._compare.report import snapshot_html
 from ..errors import InputError
-from ..presentation import SummaryColumn, finite_or_nan, summary_cells, summary_columns
+from ..presentation import SummaryColumn, finite_or_nan, plural, summary_cells, summary_columns
 from ..tasks.base import is_missing
 from ._base import Snapshot, json_value, static_file, widget_base
 
@@ -56,6 +56,9 @@ class CompareView(Snapshot, widget_base()):
     summary_cells = t.List(t.List(t.Dict()), help="Per model, per summary column: {text, note, best} as people read "
                            "them (specnb.presentation).").tag(sync=True)
     figures = t.Dict().tag(sync=True)
+    chart_order = t.List(t.Unicode(), help="The chart tabs, in order (a saved widget state keeps no dict order)."
+                         ).tag(sync=True)
+    chart = t.Unicode("", help="The chart tab shown ('' = the first); the view sets it.").tag(sync=True)
     models = t.List(t.Unicode()).tag(sync=True)
     labels = t.List(t.Unicode()).tag(sync=True)
     has_gold = t.Bool(False).tag(sync=True)
@@ -151,9 +154,9 @@ class CompareView(Snapshot, widget_base()):
             figures = json_value(figures)
         except ImportError:  # plotly missing: the view shows no charts
             figures = {}
-        parts = [c.run_id or "not stored", c.task, f"{len(c.inputs):,} items"]
-        if c.name:
-            parts.insert(1, c.name)
+        parts = [c.run_id or "not stored", c.task, plural(len(c.inputs), "item")]
+        if c.name:  # the run's name leads: it is what people gave it to find it again
+            parts.insert(0, c.name)
         if c.status != "finished":
             parts.append(f"{c.status}: {len(c.done):,} done")
         with self.hold_sync():
@@ -163,6 +166,7 @@ class CompareView(Snapshot, widget_base()):
             self.summary_rows = rows
             self.summary_cells = cells
             self.figures = figures
+            self.chart_order = list(figures)
             self.models = list(c.models)
             self.labels = [] if c.ner else list(c.label_space)
             self.has_gold = c.labels is not None

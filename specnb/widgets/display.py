@@ -5,7 +5,8 @@ The core classes (`Comparison`, `Pipeline`, `Sweep`) know how to be text and HTM
 (nothing is imported to register them), so that in a kernel a `Comparison` shows as the compare view,
 a `Pipeline` as the pipeline view and a `Sweep` as its table and chart — as the last expression of a
 cell or through ``display()``. ``%load_ext specnb`` registers them, and so does ``import specnb``
-inside a running kernel. Outside a kernel (terminal IPython, scripts) nothing is registered and IPython
+inside a running kernel; both also make specnb's progress bars `widgets.progress.notebook_bar`,
+which turns into a line of text when it finishes. Outside a kernel (terminal IPython, scripts) nothing is registered and IPython
 shows the HTML and text as it would for any object.
 """
 
@@ -77,7 +78,24 @@ def register(shell=None) -> bool:
     formatter = shell.display_formatter.ipython_display_formatter
     for (module, name), printer in _PRINTERS.items():
         formatter.for_type_by_name(module, name, printer)
+    _use_notebook_bars(True)
     return True
+
+
+def _use_notebook_bars(on: bool) -> None:
+    """specnb's progress bars as `widgets.progress.notebook_bar` (when ipywidgets is there)."""
+    from .. import progress
+
+    if not on:
+        progress.use(None)
+        return
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return
+    from .progress import notebook_bar
+
+    progress.use(notebook_bar)
 
 
 def unregister(shell=None) -> None:
@@ -91,3 +109,4 @@ def unregister(shell=None) -> None:
     formatter = shell.display_formatter.ipython_display_formatter
     for module, name in _PRINTERS:
         formatter.pop(f"{module}.{name}", None)
+    _use_notebook_bars(False)

@@ -10,7 +10,7 @@ import traitlets as t
 from ..backends import device as _device
 from ..backends.model_registry import registry as _registry
 from ..errors import InputError, SpecnbError
-from ..presentation import finite_or_nan, format_bytes, format_count, format_share
+from ..presentation import MEMORY_NOTE, finite_or_nan, format_bytes, format_count, format_share
 from ..settings import config
 from ._base import Snapshot, json_value, static_file, widget_base
 
@@ -29,10 +29,12 @@ class ModelPanel(Snapshot, widget_base()):
     devices = t.List(t.Dict(), help="Per device kind: device, used_bytes, budget_bytes, total_bytes, texts.").tag(
         sync=True)
     error = t.Unicode("", help="The last failed action, one line.").tag(sync=True)
+    notes = t.Dict(help="Header tooltips by column: what the memory column measures.").tag(sync=True)
 
     def __init__(self, registry=None, **kwargs):
         self._esm = static_file("model_panel.js")
         self._css = static_file("widgets.css")
+        kwargs.setdefault("notes", {"memory": MEMORY_NOTE})
         super().__init__(**kwargs)
         self._registry = registry if registry is not None else _registry
         self._unsubscribe = self._registry.subscribe(self._on_registry)

@@ -18,7 +18,7 @@ import traitlets as t
 from ..compose.pipeline import Pipeline
 from ..compose.spec import branch_prefix, branches, render, stage_field, stage_id, stage_model_names
 from ..errors import InputError
-from ..presentation import format_duration, stage_stats, stage_texts
+from ..presentation import format_duration, plural, stage_stats, stage_texts
 from ._base import Snapshot, json_value, static_file, widget_base
 
 __all__ = ["PipelineView"]
@@ -97,10 +97,10 @@ def _total_seconds(profile) -> float | None:
 
 def stage_summary(nodes: list[dict], total_seconds) -> str:
     """The view's title line: ``3 stages · 40 items · last run 1.23 s`` (or ``· not run yet``)."""
-    parts = [f"{len(nodes):,} stage{'' if len(nodes) == 1 else 's'}"]
+    parts = [plural(len(nodes), "stage")]
     first = next((n for n in nodes if n["items"] is not None), None)
     if first is not None:
-        parts.append(f"{first['items']:,} items")
+        parts.append(plural(first["items"], "item"))
     parts.append("not run yet" if total_seconds is None else f"last run {format_duration(total_seconds)}")
     return " · ".join(parts)
 
@@ -162,9 +162,7 @@ class PipelineView(Snapshot, widget_base()):
     # -- without a kernel -------------------------------------------------------------------------
     def snapshot_html(self) -> str:
         e = html.escape
-        head = f"<strong>{e(self.name)}</strong> · {len(self.stages)} stages"
-        if self.total_seconds is not None:
-            head += e(f" · last run {self.total_seconds:.3g} s")
+        head = f"<strong>{e(self.name)}</strong> · {e(self.summary)}"  # as the live view's title
         body = []
         for depth, node, branch in _walk(self.stages):
             pad = f' style="padding-left:{depth * 1.5:g}em"' if depth else ""
