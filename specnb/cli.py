@@ -36,13 +36,53 @@ def read_table(path):
     try:
         if suffix == ".csv":
             # Text stays text ("1", "NA" and "001" are inputs too); empty cells stay missing.
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            _check_csv_lines(path, frame)
+            return frame
         if suffix in (".jsonl", ".ndjson"):
             return pd.read_json(path, lines=True, dtype=False)
         return pd.read_parquet(path)
     except Exception as exc:  # pandas and pyarrow raise many types; all mean "not readable as that format"
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise InputError(f"cannot read {str(path)!r} as {INPUT_FORMATS[suffix]}: {detail[:300]}") from exc
+
+
+def _check_csv_lines(path: Path, frame) -> None:
+    """Warn when the CSV's quoting joined lines into one field (an unclosed quote swallows the lines after
+    it): fewer rows than the file has non-empty lines, with the rows that span lines named."""
+    import warnings
+
+    from .errors import InputWarning
+
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        lines = sum(1 for line in fh if line.strip())
+    if lines <= len(frame) + 1:
+        return
+    multiline = frame.apply(lambda col: col.map(lambda v: isinstance(v, str) and "\n" in v)).any(axis=1)
+    spanning = [int(i) for i in frame.index[multiline]]
+    rows = ", ".join(str(i + 2) for i in spanning[:5]) + (" …" if len(spanning) > 5 else "")
+    warnings.warn(f"{str(path)!r}: read {len(frame):,} rows from {lines:,} non-empty lines (header included): "
+                  f"quoted fields span lines (row{'s' if len(spanning) != 1 else ''} starting on line {rows}); "
+                  "an unclosed quote joins the lines after it — check the file's quoting", InputWarning,
+                  stacklevel=3)
+
+
+def check_output_path(path: Path, flag: str = "-o") -> None:
+    """InputError before any work when ``path`` cannot be written: a folder, under a file, or in a folder
+    this process may not write."""
+    import os
+
+    from .errors import InputError
+
+    if path.is_dir():
+        raise InputError(f"{flag} {str(path)!r} is a folder; give a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{flag} {str(path)!r}: {str(parent)!r} is a file, so nothing can be written under it")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"{flag} {str(path)!r}: this process may not write there")
 
 
 def _output_paths(outputs) -> list[Path]:
@@ -53,6 +93,7 @@ def _output_paths(outputs) -> list[Path]:
         if path.suffix.lower() not in OUTPUT_FORMATS:
             raise InputError(f"cannot tell what to write to {str(path)!r} from its extension; use one of "
                              f"{', '.join(OUTPUT_FORMATS)} (.html: the report; the others: the per-item table)")
+        check_output_path(path)
     return paths
 
 
@@ -116,7 +157,8 @@ def _run_pipeline(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in PIPELINE_OUTPUTS:
         raise InputError(f"-o {str(out)!r}: write .parquet, .csv or .jsonl")
-    pipe = Pipeline.from_yaml(Path(args.pipeline))
+    check_output_path(out)
+    pipe = Pipeline.from_yaml(Path(args.pipeline), trust_code=args.trust_code)
     frame = read_table(args.data)
     records = pipe.records(frame, text=args.text)
     pipe.validate(fields=set(frame.columns) | {pipe.input})
@@ -276,6 +318,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=_positive_int, default=64, metavar="N",
                      help="records per Ray batch (--engine ray; default 64)")
     run.add_argument("--text", default=None, metavar="COL", help="the input text column (default: the pipeline's input)")
+    run.add_argument("--trust-code", action="store_true",
+                     help="import the modules the pipeline's python stages name (off: loading runs no code)")
     run.set_defaults(func=_run_pipeline)
 
     runs = sub.add_parser("runs", help="list, show or delete stored comparisons")

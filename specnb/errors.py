@@ -43,6 +43,7 @@ __all__ = [
     "PipelineError",
     "SpecnbWarning",
     "EvictionWarning",
+    "InputWarning",
 ]
 
 
@@ -136,3 +137,7 @@ class SpecnbWarning(UserWarning):
 
 class EvictionWarning(SpecnbWarning):
     """Models were unloaded to make room under a memory budget."""
+
+
+class InputWarning(SpecnbWarning):
+    """Input was read, but maybe not as meant (a CSV whose quoted fields span lines)."""

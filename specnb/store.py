@@ -22,10 +22,11 @@ import socket
 import sqlite3
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import RunNotFoundError, StoreError
+from .errors import RunNotFoundError, SpecnbWarning, StoreError
 
 __all__ = ["RunStore", "default_store", "SCHEMA_VERSION"]
 
@@ -70,6 +71,16 @@ CREATE TABLE IF NOT EXISTS predictions (
 );
 """
 
+#: The columns of each table as `_SCHEMA` makes them: a store whose tables differ is not specnb's.
+_COLUMNS = {
+    "runs": ["id", "created", "finished", "status", "task", "name", "n_items", "inputs_digest", "pid", "host", "meta"],
+    "items": ["run_id", "idx", "input", "label"],
+    "run_models": ["run_id", "position", "model", "info", "stats"],
+    "predictions": ["run_id", "model", "idx", "prediction", "seconds"],
+}
+#: Words of SQLite errors that mean the file is damaged or foreign (not a passing condition such as a lock).
+_DAMAGED = ("malformed", "not a database", "no such table", "no such column", "has no column", "corrupt")
+
 
 def dumps(value) -> str:
     """JSON that keeps NaN and infinities readable by `loads` (they appear in inputs and timings)."""
@@ -111,33 +122,94 @@ class RunStore:
         self.path = Path(path)
         self._local = threading.local()
 
+    def _aside(self) -> str:
+        return (f"move it aside (e.g. rename it to {self.path.name}.damaged) and specnb starts a new, empty store "
+                "there, or set specnb.config.home (or $SPECNB_HOME) to another folder")
+
+    def _error(self, exc: sqlite3.Error, doing: str) -> StoreError:
+        """A StoreError naming the file and what to do about ``exc``."""
+        text = str(exc).lower()
+        if any(word in text for word in _DAMAGED):
+            advice = f"the file is damaged or is not a specnb run store; {self._aside()}"
+        elif "locked" in text or "busy" in text:
+            advice = "another process holds the store; try again when it is done"
+        else:
+            advice = f"check the folder is writable and has space; if the file is damaged, {self._aside()}"
+        return StoreError(f"{doing} the run store {self.path} failed: {exc}; {advice}")
+
+    @contextmanager
+    def _guard(self, doing: str):
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._error(exc, doing) from exc
+
+    def _check_version(self, version: int) -> None:
+        """Refuse a store that a newer specnb wrote, before writing anything to it: never reset it."""
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"the run store {self.path} has schema version {version}, newer than this specnb reads "
+                             f"({SCHEMA_VERSION}); upgrade specnb, or {self._aside()} (nothing in it was changed)")
+
+    def _check_tables(self, conn: sqlite3.Connection) -> None:
+        """Refuse a store whose tables are not specnb's (another program's ``runs`` table, say), before changing it."""
+        for table, columns in _COLUMNS.items():
+            found = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+            if found and found != columns:  # a missing table is made
+                raise StoreError(f"the run store {self.path} holds a table {table!r} that is not specnb's (columns "
+                                 f"{', '.join(found)}); it is another program's database or damaged: {self._aside()}")
+
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            except (sqlite3.Error, OSError) as exc:
+                raise StoreError(f"cannot open the run store {self.path}: {exc}; set specnb.config.home "
+                                 "(or $SPECNB_HOME) to a writable folder") from exc
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                self._check_version(version)  # both before anything is written to the file
+                self._check_tables(conn)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
                 conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            except (sqlite3.Error, OSError) as exc:
-                raise StoreError(f"cannot open the run store {self.path}: {exc}; set specnb.config.home "
-                                 "(or $SPECNB_HOME) to a writable folder") from exc
+                if version != SCHEMA_VERSION:
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except sqlite3.Error as exc:
+                conn.close()
+                raise StoreError(f"cannot open the run store {self.path}: {exc}; if the folder is writable, the file "
+                                 f"is damaged or not a specnb run store: {self._aside()}") from exc
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn = conn
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        """The connection, out of any transaction an interrupt cut off (its locks would block every writer)."""
+        conn = self._connect()
+        if conn.in_transaction:
+            conn.rollback()
         return conn
 
     @contextmanager
     def _transaction(self):
+        """One write transaction. It begins inside the ``try``, so an interrupt (Ctrl-C) landing anywhere, even
+        just after ``BEGIN``, rolls it back; one left open anyway is rolled back before the next begins."""
         conn = self._connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._guard("writing to"):
+            if conn.in_transaction:
+                conn.rollback()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -181,16 +253,23 @@ class RunStore:
 
     def finish_run(self, run_id: str, status: str = "finished", summary: dict | None = None) -> None:
         with self._transaction() as conn:
-            meta = loads(conn.execute("SELECT meta FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
+            meta = self._meta(run_id, conn.execute("SELECT meta FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
             if summary is not None:
                 meta["summary"] = summary
             conn.execute("UPDATE runs SET status = ?, finished = ?, meta = ? WHERE id = ?",
                          (status, time.time(), dumps(meta), run_id))
 
+    def stop_run(self, run_id: str, status: str) -> bool:
+        """Mark a run that is still ``running`` ``interrupted`` or ``failed``; a finished run stays finished.
+        Whether a run was marked."""
+        with self._transaction() as conn:
+            return conn.execute("UPDATE runs SET status = ?, finished = ? WHERE id = ? AND status = 'running'",
+                                (status, time.time(), run_id)).rowcount > 0
+
     def delete(self, run_id: str) -> None:
         with self._transaction() as conn:
             if conn.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount == 0:
-                raise self._not_found(run_id)
+                raise self._not_found(run_id, conn)
 
     # -- reading -------------------------------------------------------------------------------
     def _status(self, status: str, pid, host) -> str:
@@ -200,18 +279,22 @@ class RunStore:
         """Every run, newest first, as a DataFrame."""
         import pandas as pd
 
-        conn = self._connect()
-        rows = conn.execute(
-            "SELECT r.id, r.created, r.finished, r.status, r.task, r.name, r.n_items, r.pid, r.host, r.meta,"
-            " (SELECT group_concat(model, ',') FROM (SELECT model FROM run_models m WHERE m.run_id = r.id"
-            "  ORDER BY position)),"
-            " (SELECT count(*) FROM predictions p WHERE p.run_id = r.id)"
-            " FROM runs r ORDER BY r.created DESC, r.id DESC"
-        ).fetchall()
+        with self._guard("reading"):
+            rows = self._reader().execute(
+                "SELECT r.id, r.created, r.finished, r.status, r.task, r.name, r.n_items, r.pid, r.host, r.meta,"
+                " (SELECT group_concat(model, ',') FROM (SELECT model FROM run_models m WHERE m.run_id = r.id"
+                "  ORDER BY position)),"
+                " (SELECT count(*) FROM predictions p WHERE p.run_id = r.id)"
+                " FROM runs r ORDER BY r.created DESC, r.id DESC"
+            ).fetchall()
         records = []
         for rid, created, finished, status, task, name, n, pid, host, meta, models, done in rows:
             models = models.split(",") if models else []
-            meta = loads(meta)
+            try:
+                meta = self._meta(rid, meta)
+            except StoreError as exc:  # one damaged run must not hide the others
+                warnings.warn(f"{exc}; it is listed without its settings", SpecnbWarning, stacklevel=3)
+                meta = {}
             records.append({
                 "id": rid,
                 "created": pd.Timestamp(created, unit="s").floor("s"),  # to the second, as people read it
@@ -226,19 +309,37 @@ class RunStore:
         columns = ["id", "created", "status", "task", "name", "items", "models", "done", "seconds"]
         return pd.DataFrame.from_records(records, columns=columns)
 
-    def _not_found(self, run_id: str) -> RunNotFoundError:
-        recent = [r[0] for r in self._connect().execute("SELECT id FROM runs ORDER BY created DESC LIMIT 5")]
+    def _not_found(self, run_id: str, conn: sqlite3.Connection) -> RunNotFoundError:
+        recent = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY created DESC LIMIT 5")]
         hint = f"recent runs: {', '.join(recent)}" if recent else "the store holds no runs yet"
         return RunNotFoundError(f"no run {run_id!r} in {self.path}; {hint} (specnb.runs() lists them)")
 
+    def _meta(self, run_id: str, text) -> dict:
+        try:
+            meta = loads(text)
+        except ValueError as exc:
+            meta = exc
+        if not isinstance(meta, dict):
+            raise StoreError(f"run {run_id!r} in the run store {self.path} has damaged settings ({meta!s:.80}); "
+                             f"specnb.delete_run({run_id!r}) removes it, the other runs are unharmed")
+        return meta
+
     def read(self, run_id: str) -> dict:
         """Everything stored for one run, as plain data."""
-        conn = self._connect()
+        with self._guard("reading"):
+            try:
+                return self._read(run_id, self._reader())
+            except ValueError as exc:  # JSON that does not decode: the row was damaged
+                raise StoreError(f"run {run_id!r} in the run store {self.path} holds damaged data ({exc}); "
+                                 f"specnb.delete_run({run_id!r}) removes it, the other runs are unharmed") from exc
+
+    def _read(self, run_id: str, conn: sqlite3.Connection) -> dict:
         row = conn.execute("SELECT created, finished, status, task, name, n_items, inputs_digest, pid, host, meta"
                            " FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise self._not_found(run_id)
+            raise self._not_found(run_id, conn)
         created, finished, status, task, name, n, digest, pid, host, meta = row
+        meta = self._meta(run_id, meta)
         items = conn.execute("SELECT input, label FROM items WHERE run_id = ? ORDER BY idx", (run_id,)).fetchall()
         models = {}
         for model, info, stats in conn.execute(
@@ -258,7 +359,7 @@ class RunStore:
             "name": name,
             "n_items": n,
             "inputs_digest": digest,
-            "meta": loads(meta),
+            "meta": meta,
             "inputs": [loads(x) for x, _ in items],
             "labels": [loads(y) for _, y in items],
             "models": models,

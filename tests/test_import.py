@@ -4,6 +4,7 @@ import functools
 import importlib
 import json
 import pkgutil
+import struct
 import subprocess
 import sys
 from types import ModuleType
@@ -82,7 +83,7 @@ def test_the_registry_is_public_and_the_one_the_functions_use():
 def test_the_folder_metadata_reads_a_model_folder_without_torch(tmp_path):
     """`specnb.backends.folder` plans a load before any backend (or torch) is imported."""
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertForTokenClassification"]}))
-    (tmp_path / "model.safetensors").write_bytes(b"")
+    (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", 2) + b"{}")  # a valid, empty file
     code = (
         "import sys, json\n"
         "from specnb.backends.folder import inspect_folder, infer_tasks\n"

@@ -184,7 +184,7 @@ def _confusion(comparison) -> go.Figure:
                         horizontal_spacing=min(0.08, 0.3 / max(n - 1, 1)))
     size = max(max(frame.shape) for frame in frames)
     texts = size <= TEXT_LIMIT
-    top = max(int(frame.to_numpy().max()) for frame in frames) if frames else 0
+    top = max((int(frame.to_numpy().max()) for frame in frames if frame.size), default=0)  # a model may have no items
     for i, (m, frame) in enumerate(zip(comparison.models, frames), start=1):
         fig.add_trace(go.Heatmap(
             z=frame.to_numpy(), x=[_text(c) for c in frame.columns], y=[_text(r) for r in frame.index],

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Mapping
 
-from ..errors import ConfigError, InputError, ModelUnloadedError, TaskError
+from ..errors import ConfigError, InputError, ModelUnloadedError, StoreError, TaskError
 from ..settings import config
 from ..store import default_store, dumps, encode_input
 from ..tasks import check_task, get_task
@@ -189,6 +189,21 @@ def _price(model, price_per_hour) -> float:
     return config.price_for(device_kind(model.device), alias=model.alias, override=price_per_hour)
 
 
+def _mark_stopped(writer, run_id: str, exc: BaseException, stage: str) -> None:
+    """Mark a run that ``exc`` stopped ``interrupted`` (Ctrl-C) or ``failed``, so that no run of a live process
+    stays ``running``; a run already recorded as finished stays so."""
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    try:
+        marked = writer.stop_run(run_id, status)
+    except StoreError as error:
+        note = None if isinstance(exc, StoreError) else f"specnb: run {run_id!r} could not be marked {status}: {error}"
+    else:
+        note = (f"specnb: the run stopped {stage}; its finished items are kept in run {run_id!r} "
+                f"(specnb.get_run({run_id!r}))") if marked else None
+    if note and hasattr(exc, "add_note"):
+        exc.add_note(note)
+
+
 def compare(task, inputs, models, *, labels=None, label_space=None, text: str = "text", sample=None, seed: int = 0,
             price_per_hour=None, name: str | None = None, batch_size: int | None = None, progress: bool | None = None,
             store: bool = True) -> Comparison:
@@ -278,20 +293,19 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
             "sample": sample, "index": index, "has_labels": gold is not None, "settings": settings}
 
     writer = default_store() if store else None
-    run_id = None
+    run_id = None if writer is None else writer.new_run_id()
     created = time.time()
-    if writer is not None:
-        run_id = writer.new_run_id()
-        writer.start_run(run_id, task=task, name=name, inputs=items, labels=gold, digest=_digest(items, gold), meta=meta,
-                         created=created)
     n = len(items)
     predictions = {m: [None] * n for m in names}
     seconds = {m: [None] * n for m in names}
     info, stats = {}, {}
-    current = None
-    try:
+    stage = "before any model ran"
+    try:  # from the run's first write to its last: whatever stops it (Ctrl-C included) marks it in the store
+        if writer is not None:
+            writer.start_run(run_id, task=task, name=name, inputs=items, labels=gold, digest=_digest(items, gold),
+                             meta=meta, created=created)
         for position, (entry, alias) in enumerate(zip(planned, names)):
-            current = alias
+            stage = f"at model {alias!r}"
             model = entry if isinstance(entry, Model) else _load(entry)
 
             info[alias] = {
@@ -326,20 +340,18 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
                     bar.update(len(part))
             finally:
                 bar.close()
+        stage = "after every model ran"
+        comparison = Comparison(task=task, models=names, inputs=[encode_input(x) for x in items], labels=gold,
+                                index=index, label_space=space, descriptions=descriptions, predictions=predictions,
+                                item_seconds=seconds, model_info=info, model_stats=stats, seed=seed, run_id=run_id,
+                                name=name, status="finished", created=created, settings=settings)
+        if writer is not None:
+            summary = json.loads(comparison.summary.to_json(orient="index"))
+            writer.finish_run(run_id, "finished", summary)
     except BaseException as exc:
         if writer is not None:
-            writer.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
-            if hasattr(exc, "add_note"):
-                exc.add_note(f"specnb: the run stopped at model {current!r}; its finished items are kept in run "
-                             f"{run_id!r} (specnb.get_run({run_id!r}))")
+            _mark_stopped(writer, run_id, exc, stage)
         raise
-    comparison = Comparison(task=task, models=names, inputs=[encode_input(x) for x in items], labels=gold, index=index,
-                            label_space=space, descriptions=descriptions, predictions=predictions, item_seconds=seconds,
-                            model_info=info, model_stats=stats, seed=seed, run_id=run_id, name=name,
-                            status="finished", created=created, settings=settings)
-    if writer is not None:
-        summary = json.loads(comparison.summary.to_json(orient="index"))
-        writer.finish_run(run_id, "finished", summary)
     return comparison
 
 

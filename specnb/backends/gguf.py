@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import tempfile
 import time
 from pathlib import Path
@@ -40,14 +41,30 @@ def gguf_cache_dir(path: Path) -> Path:
     return config.cache_dir / "gguf" / cache_key(Path(path))
 
 
+def check_gguf(path: Path) -> None:
+    """NotAModelError naming ``path`` unless it starts as a GGUF file does (its magic and a version)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise NotAModelError(f"{str(path)!r} cannot be read ({exc})") from exc
+    if len(head) < 8 or head[:4] != b"GGUF":
+        raise NotAModelError(f"{str(path)!r} is not a GGUF file (it does not start with the GGUF magic): "
+                             "the file is damaged or has the wrong extension")
+
+
 def gguf_parameters(path: Path) -> int | None:
     """Parameter count from the GGUF header, or None when gguf is not installed."""
     try:
         from gguf import GGUFReader
     except ImportError:
         return None
-    reader = GGUFReader(str(path))
-    return int(sum(int(t.n_elements) for t in reader.tensors))
+    check_gguf(path)
+    try:
+        reader = GGUFReader(str(path))
+        return int(sum(int(t.n_elements) for t in reader.tensors))
+    except Exception as exc:  # the reader's own errors on a damaged file: ValueError, IndexError, struct.error…
+        raise NotAModelError(f"{str(path)!r} is a damaged GGUF file ({type(exc).__name__}: {exc})") from exc
 
 
 def ensure_gguf_cache(path: Path) -> tuple[Path, bool]:
@@ -59,6 +76,7 @@ def ensure_gguf_cache(path: Path) -> tuple[Path, bool]:
     path = Path(path)
     if not path.is_file() or path.suffix != ".gguf":
         raise NotAModelError(f"{str(path)!r} is not a .gguf file")
+    check_gguf(path)
     target = gguf_cache_dir(path)
     if (target / MARKER).is_file():
         return target, False
@@ -78,8 +96,13 @@ def ensure_gguf_cache(path: Path) -> tuple[Path, bool]:
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a shared SPECNB_HOME should stay readable
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+            model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+        except (ValueError, IndexError, KeyError, TypeError, struct.error) as exc:
+            raise NotAModelError(f"{str(path)!r} is a GGUF file transformers cannot read ({type(exc).__name__}: "
+                                 f"{exc}): the file is damaged, or its architecture is not one transformers "
+                                 "converts") from exc
         # The weights are plain tensors now; drop the GGUF quantizer so save_pretrained accepts them.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):

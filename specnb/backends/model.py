@@ -14,11 +14,12 @@ import time
 from collections.abc import Mapping
 
 from ..engine import RunStats, scatter
-from ..errors import InputError, ModelUnloadedError, TaskError
+from ..errors import InputError, ModelOutputError, ModelUnloadedError, TaskError
 from ..presentation import format_bytes
 from ..settings import config
 from ..tasks import Entities, Invalid, Label, Prompt, check_task, get_task
 from ..tasks.base import Task
+from ..tasks.checks import check_prediction
 from ..tasks.ner import entity_type
 from . import device as _device
 from .base import Backend, Request
@@ -33,13 +34,32 @@ _tick = itertools.count()
 
 def _as_items(texts) -> list:
     """Validate ``predict`` input: a list-like in, a list out. Items that are not usable strings
-    (None, NaN, numbers) are each answered with `Invalid` by the task's ``problem``."""
-    if isinstance(texts, (str, bytes)):
+    (None, NaN, numbers) are each answered with `Invalid` by the task's ``problem``. A value that is not
+    a sequence of texts (one str or bytes, a dict, a DataFrame, a set, a scalar) is refused, never
+    iterated as if it were one."""
+    got = type(texts).__name__
+    if isinstance(texts, str):
         raise InputError("predict takes a list of texts, not one string; wrap it: predict([text])")
+    if isinstance(texts, (bytes, bytearray, memoryview)):
+        raise InputError(f"predict takes a list of str, got {got}; decode it and wrap it: predict([data.decode()])")
+    if got == "DataFrame" or hasattr(texts, "columns"):
+        raise InputError(f"predict takes a list of texts, got a {got}; pass one column, predict(df['text']), "
+                         "or a list of str")
+    if isinstance(texts, Mapping):
+        raise InputError(f"predict takes a list of texts, got a {got} (its keys would be read as texts); pass "
+                         "list(d.values()) or a list of str")
+    if isinstance(texts, (set, frozenset)):
+        raise InputError(f"predict takes a list of texts, got a {got}, which has no order to answer in; pass a list")
+    if getattr(texts, "ndim", 1) != 1:
+        raise InputError(f"predict takes a 1-D list of texts, got a {got} of shape {getattr(texts, 'shape', '?')}; "
+                         "pass one column or a list of str")
     try:
         items = texts.tolist() if hasattr(texts, "tolist") else list(texts)
     except TypeError:
-        raise InputError(f"predict takes a list of texts, got {type(texts).__name__}") from None
+        raise InputError(f"predict takes a list of texts (list, tuple, pandas Series, 1-D numpy array), got {got}"
+                         ) from None
+    if not isinstance(items, list):
+        raise InputError(f"predict takes a list of texts, got {got} {items!r:.60}; wrap it: predict([text])")
     return items
 
 
@@ -211,6 +231,7 @@ class Model:
             progress=progress,
             desc=f"{self.alias} {task}",
         )
+        items = [spec.normalize(text) for text in items]  # plain str, no lone surrogates: safe for any backend
         problems = [spec.problem(text) for text in items]
         descriptions = dict(zip(space, labels.values())) if zero_shot and isinstance(labels, Mapping) else {}
         return _Call(spec=spec, request=request, items=items, problems=problems,
@@ -224,12 +245,22 @@ class Model:
             return [], RunStats(batch_size=call.request.batch_size, token_budget=call.request.token_budget)
         if call.zero_shot:
             return _zero_shot(self._backend, texts, call.request, call.descriptions, self._label_vectors)
-        return self._backend.predict(texts, call.request)
+        try:
+            return self._backend.predict(texts, call.request)
+        except ModelOutputError as error:
+            start = getattr(error, "batch_start", None)  # a callable model failed on a batch (callable_backend)
+            if start is None:
+                raise
+            raise ModelOutputError(f"model {self.alias!r}: {error} (on the batch whose first item is input "
+                                   f"{call.runnable[start]} of this call)") from (error.__cause__ or error)
 
     def _postprocess(self, call: _Call, outputs: list, stats: RunStats):
         """Answers into the run's label space, then one prediction per input in input order (`Invalid`, with
         the reason, for the inputs that could not run)."""
         space = call.request.labels
+        kind = call.spec.prediction
+        # Every backend's answers are held to their type's promises (scores in [0, 1], spans inside the text).
+        outputs = [check_prediction(output, call.items[i], kind) for i, output in zip(call.runnable, outputs)]
         if space is not None:
             outputs = [_in_space(output, space, call.spec) for output in outputs]
         return scatter(len(call.items), call.runnable, outputs, stats, lambda i: Invalid("", call.problems[i]))

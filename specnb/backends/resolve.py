@@ -263,6 +263,9 @@ def _path_plan(path: Path, trust_remote_code: bool, allow_pickle: bool) -> Plan:
     common = {"key": f"path:{resolved}", "source": str(path), "alias": _slug(resolved.stem if resolved.is_file() else resolved.name), "entry": None}
     if resolved.is_file():
         if resolved.suffix == ".gguf":
+            from .gguf import check_gguf
+
+            check_gguf(resolved)
             return _gguf_plan(resolved, **common)
         if resolved.suffix in (".ftz",):
             return _fasttext_plan(resolved, **common)
@@ -301,6 +304,9 @@ def resolve(source, *, task: str | None, trust_remote_code: bool = False, allow_
     path = Path(text).expanduser()
     if path.exists():
         return _path_plan(path, trust_remote_code, allow_pickle)
+    if path.is_symlink():
+        raise NotAModelError(f"{text!r} is a symbolic link that points nowhere or loops; point it at the model "
+                             "folder or file")
     looks_like_path = text.startswith((".", "/", "~")) or os.sep in text and not _HUB_ID.fullmatch(text)
     if looks_like_path or isinstance(source, os.PathLike):
         raise NotAModelError(f"no such file or folder: {text!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, NotAModelError
 from ..tasks import Entities, Span
 from .base import FileBackend
 
@@ -34,7 +34,13 @@ class SpacyBackend(FileBackend):
             import spacy
         except ImportError as exc:
             raise MissingDependencyError("the spaCy backend needs spaCy: pip install 'spacy>=3.8,<3.9'") from exc
-        nlp = spacy.load(self.path)
+        try:
+            nlp = spacy.load(self.path)
+        except (OSError, ImportError, ValueError, TypeError, KeyError) as exc:  # ConfigValidationError: ValueError
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise NotAModelError(f"{str(self.path)!r} is not a spaCy pipeline spaCy {spacy.__version__} can load "
+                                 f"({type(exc).__name__}: {first}): check its meta.json and config.cfg, or save it "
+                                 "again with nlp.to_disk") from exc
         # Entities need only the tokenizer, tok2vec and ner; the rest would cost time for nothing.
         keep = {"tok2vec", "ner"}
         nlp.select_pipes(disable=[name for name in nlp.pipe_names if name not in keep])

@@ -15,9 +15,9 @@ from pathlib import Path
 from ..errors import PipelineError
 from ..presentation import plural, stage_stats, stage_texts
 from .executor import Context, profile_frame, run_stages
-from .spec import STAGE_KINDS, import_path, render, stage, strip, where
+from .spec import STAGE_KINDS, import_path, render, stage, stage_marks, strip, walk, where
 from .sweep import Sweep, run_sweep
-from .validate import validate
+from .validate import python_function, validate
 
 __all__ = ["Pipeline", "stage", "STAGE_KINDS", "Sweep"]
 
@@ -82,7 +82,7 @@ class Pipeline:
         return self
 
     def _python_spec(self, function) -> dict:
-        marks = getattr(function, "_specnb_stage", None)
+        marks = stage_marks(function)
         if marks is None:
             raise PipelineError(f"{getattr(function, '__name__', function)!r} is not a python stage: decorate it "
                                 "with @specnb.stage")
@@ -197,18 +197,24 @@ class Pipeline:
         return text
 
     @classmethod
-    def from_yaml(cls, source) -> Pipeline:
-        """Read YAML text or a file; errors name the YAML line."""
-        from .yaml_io import load
+    def from_yaml(cls, source, *, trust_code: bool = False) -> Pipeline:
+        """Read YAML text or a file (a safe loader: plain YAML only, at most 1 MB); every malformed document
+        is a `PipelineError` naming the YAML line and the key.
+
+        Loading never imports code unless ``trust_code=True``: a python stage's module must already be
+        imported (``import mymodule`` first), and its function decorated with ``@specnb.stage``."""
+        from .yaml_io import load, read
 
         text = source
         if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith(
                 (".yaml", ".yml"))):
-            path = Path(source)
-            if not path.is_file():
-                raise PipelineError(f"no pipeline file {path}")
-            text = path.read_text(encoding="utf-8")
-        return cls.from_dict(load(text))
+            text = read(Path(source))
+        spec = load(text)
+        functions: dict = {}
+        for stage_spec in walk(spec["stages"]):
+            if stage_spec["kind"] == "python" and ":" in stage_spec["function"]:
+                python_function(stage_spec, functions, trust_code=trust_code)
+        return cls.from_dict(spec, functions=functions)
 
     def sweep(self, stage: str, thresholds, labels, inputs=None, *, text: str | None = None, price_per_hour=None):
         """Try a cascade at several thresholds on labelled inputs: per threshold, the accuracy, the share

@@ -9,11 +9,14 @@ branch ``en`` the inner stages are ``"1.en.0"``, ``"1.en.1"``, and in its defaul
 
 from __future__ import annotations
 
+import weakref
+
 from ..errors import PipelineError
 
 __all__ = [
     "STAGE_KINDS",
     "stage",
+    "stage_marks",
     "import_path",
     "strip",
     "where",
@@ -49,10 +52,40 @@ def stage(fn=None, *, reads=(), writes=()):
     def mark(function):
         if not callable(function):
             raise PipelineError(f"@specnb.stage decorates a function, got {type(function).__name__}")
-        function._specnb_stage = {"reads": list(reads), "writes": list(writes)}
+        function._specnb_stage = _Marks(function, reads, writes)
         return function
 
     return mark(fn) if fn is not None else mark
+
+
+class _Marks:
+    """What ``@specnb.stage`` leaves on a function: its reads / writes, and (weakly) the function itself, so
+    an object whose attribute lookups answer anything (``unittest.mock.sentinel``) or that copied another
+    function's attributes (``functools.wraps``) is no stage."""
+
+    __slots__ = ("reads", "writes", "_ref", "__weakref__")
+
+    def __init__(self, function, reads, writes):
+        self.reads, self.writes = list(reads), list(writes)
+        try:
+            self._ref = weakref.ref(function)
+        except TypeError:  # an object without weak references: hold it (it holds us anyway)
+            self._ref = lambda: function
+
+    def of(self, function) -> bool:
+        return self._ref() is function
+
+
+def stage_marks(function) -> dict | None:
+    """``{"reads": [...], "writes": [...]}`` when ``function`` itself was decorated with ``@specnb.stage``,
+    else None: the marker is checked by identity, never trusted for merely being there."""
+    try:
+        marks = getattr(function, "_specnb_stage", None)
+    except Exception:  # an attribute lookup that fails means no marker
+        return None
+    if type(marks) is not _Marks or not marks.of(function):
+        return None
+    return {"reads": list(marks.reads), "writes": list(marks.writes)}
 
 
 def import_path(function) -> str:

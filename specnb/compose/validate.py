@@ -8,11 +8,12 @@ The same rules decide, at run time, which (model, task) pairs a stage runs (`sta
 from __future__ import annotations
 
 import importlib
+import sys
 
 from .._catalog import ENTRIES, close_matches
 from ..errors import PipelineError, SpecnbError, TaskError, UnknownModelError
 from ..tasks import LABEL_TASKS, check_task
-from .spec import reads, render, walk, where, writes
+from .spec import reads, render, stage_marks, walk, where, writes
 
 __all__ = ["validate", "stage_models", "model_tasks", "python_function"]
 
@@ -98,20 +99,31 @@ def _check_models(spec: dict) -> str:
     return pairs[0][1]
 
 
-def python_function(spec, functions: dict):
-    """The function a python stage runs: from ``functions`` (by import path), else imported (and added)."""
+def python_function(spec, functions: dict, *, trust_code: bool = True):
+    """The function a python stage runs: from ``functions`` (by import path), else imported (and added).
+
+    With ``trust_code=False`` nothing is imported: the module must already be in `sys.modules`."""
     path = spec["function"]
     if path in functions:
         return functions[path]
     module, _, qualname = path.partition(":")
+    if not module or not qualname:
+        raise PipelineError(f"{where(spec)}function: {path!r} is not an import path (module:function)")
+    if not trust_code and module not in sys.modules:
+        raise PipelineError(f"{where(spec)}function: python stage {path!r} needs module {module!r} imported, and "
+                            "loading a pipeline file imports no code unless you allow it: import the module first, "
+                            "or pass trust_code=True (specnb run --trust-code)")
     try:
-        target = importlib.import_module(module)
+        target = sys.modules[module] if not trust_code else importlib.import_module(module)
         for part in qualname.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as error:
         raise PipelineError(f"{where(spec)}python stage {path!r} cannot be imported ({error}); functions defined in "
                             "a notebook run only there: move it to a module to run the pipeline elsewhere") from None
-    if getattr(target, "_specnb_stage", None) is None:
+    except Exception as error:  # the module's own code failed while importing
+        raise PipelineError(f"{where(spec)}python stage {path!r}: importing {module!r} failed: "
+                            f"{type(error).__name__}: {error}") from None
+    if stage_marks(target) is None:
         raise PipelineError(f"{where(spec)}{path!r} is not decorated with @specnb.stage")
     functions[path] = target
     return target

@@ -47,10 +47,13 @@ def check_task(task: str, supported=None) -> str:
     """Return ``task`` if known (and in ``supported`` when given); TaskError listing valid ones otherwise."""
     from ..errors import TaskError
 
-    if not isinstance(task, str) or task not in TASKS:
+    if not isinstance(task, str):
+        raise TaskError(f"task= must be one task name (a str), got {type(task).__name__} {task!r:.80}; valid tasks: "
+                        f"{', '.join(TASKS)}")
+    if task not in TASKS:
         import difflib
 
-        close = difflib.get_close_matches(task.strip().lower(), TASKS, n=1, cutoff=0.6) if isinstance(task, str) else []
+        close = difflib.get_close_matches(task.strip().lower(), TASKS, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise TaskError(f"unknown task {task!r}; {hint}valid tasks: {', '.join(TASKS)} (specnb.TASKS says what each predicts)")
     if supported is not None and task not in supported:

@@ -10,7 +10,7 @@ from ..errors import TaskError
 from .prompts import Prompt
 from .types import Invalid, Label, Prediction
 
-__all__ = ["Task", "LabelTask", "normalize_answer", "is_missing"]
+__all__ = ["Task", "LabelTask", "normalize_answer", "normalize_input", "is_missing"]
 
 # Texts longer than this are refused per item: no model here reads a megabyte at once.
 MAX_CHARS = 1_000_000
@@ -19,6 +19,22 @@ MAX_CHARS = 1_000_000
 _LEAD_IN = re.compile(
     r"^(?:the\s+)?(?:answer|label|topic|language|category|sentiment)(?:\s*:|\s+-\s+|\s+is\b\s*:?)\s*", re.IGNORECASE
 )
+
+
+# A lone surrogate (U+D800..U+DFFF) cannot be encoded: spaCy, fastText and tokenizers would raise on it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def normalize_input(value):
+    """An input as every backend may be given it: a str subclass (``numpy.str_``) becomes a plain `str`
+    and each lone surrogate (``'Bonjour\\ud83b'``) becomes U+FFFD, one character for one, so offsets
+    into the text stay the same and the item still runs. Other values are returned as they are (the
+    task's `Task.problem` answers them with `Invalid`)."""
+    if not isinstance(value, str):
+        return value
+    if type(value) is not str:
+        value = str.__str__(value)
+    return _SURROGATE.sub("\ufffd", value)
 
 
 def is_missing(value) -> bool:
@@ -65,6 +81,10 @@ class Task:
     def synonyms(self, label: str) -> tuple[str, ...]:
         """Other spellings of ``label`` a generated answer may use."""
         return ()
+
+    def normalize(self, text):
+        """The input as backends get it (see `normalize_input`); checked with `problem` after this."""
+        return normalize_input(text)
 
     def problem(self, text) -> str | None:
         """Why the input ``text`` cannot be run (it becomes an `Invalid` prediction), or None.
