@@ -118,3 +118,44 @@ def pickled_only_dir(tmp_path_factory) -> Path:
 def remote_code_dir(tmp_path_factory) -> Path:
     """A folder whose architecture is shipped Python code (auto_map + unknown model_type)."""
     return _build(tmp_path_factory, "remote-code", tiny_models.remote_code_model)
+
+
+# -- the browser tests' JupyterLab server and Chromium (tests/lab_support.py), one each per module --------
+
+@pytest.fixture(scope="module")
+def chromium():
+    from lab_support import chromium_or_skip
+
+    return chromium_or_skip()
+
+
+@pytest.fixture(scope="module")
+def lab(chromium, tmp_path_factory):
+    """One JupyterLab server for the module, stopped (with its kernels) at teardown."""
+    from lab_support import LabServer
+
+    base = tmp_path_factory.mktemp("lab")
+    root = base / "root"
+    root.mkdir()
+    server = LabServer(root, base / "jupyter-config", base / "server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium, tmp_path_factory):
+    """One headless Chromium for the module; its config and cache stay under tmp."""
+    from lab_support import CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path_factory.mktemp("chromium-home")
+    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_CACHE_HOME=str(home / "cache"))
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS, env=env)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -20,18 +20,14 @@ failure-<test>.png / .txt (page, console, dialogs, server log) there.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from lab_support import (
-    CHROMIUM_ARGS,
     SCREENSHOTS,
     TIMEOUT_MS,
     VIEWPORT,
-    LabServer,
     NotebookPage,
-    chromium_or_skip,
     dump_on_failure,
     write_notebook,
 )
@@ -69,39 +65,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 # -- fixtures -------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def chromium():
-    return chromium_or_skip()
-
-
-@pytest.fixture(scope="module")
-def lab(chromium, tmp_path_factory):
-    """One JupyterLab server for the module, stopped (with its kernels) at teardown."""
-    base = tmp_path_factory.mktemp("lab")
-    root = base / "root"
-    root.mkdir()
-    server = LabServer(root, base / "jupyter-config", base / "server.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium, tmp_path_factory):
-    """One headless Chromium for the module; its config and cache stay under tmp."""
-    from playwright.sync_api import sync_playwright
-
-    home = tmp_path_factory.mktemp("chromium-home")
-    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_CACHE_HOME=str(home / "cache"))
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS, env=env)
-        try:
-            yield b
-        finally:
-            b.close()
-
+# chromium, lab and browser: tests/conftest.py
 
 @pytest.fixture
 def notebook(lab, browser, request):

@@ -15,18 +15,15 @@ The README's screenshots of the reopened notebook are written to build/screensho
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from lab_support import (
-    CHROMIUM_ARGS,
     ROOT,
     SCREENSHOTS,
     TIMEOUT_MS,
     VIEWPORT,
     LabServer,
     NotebookPage,
-    chromium_or_skip,
     dump_on_failure,
     write_notebook,
 )
@@ -54,37 +51,7 @@ WIDGET_SETTINGS = "/lab/api/settings/@jupyter-widgets/jupyterlab-manager:plugin"
 LABEXTENSION = ROOT / ".venv" / "share" / "jupyter" / "labextensions" / "specnb"
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    return chromium_or_skip()
-
-
-@pytest.fixture(scope="module")
-def lab(chromium, tmp_path_factory):
-    base = tmp_path_factory.mktemp("lab-saved")
-    root = base / "root"
-    root.mkdir()
-    server = LabServer(root, base / "jupyter-config", base / "server.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    home = tmp_path_factory.mktemp("chromium-home")
-    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_CACHE_HOME=str(home / "cache"))
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS, env=env)
-        try:
-            yield b
-        finally:
-            b.close()
-
+# chromium, lab and browser: tests/conftest.py
 
 @pytest.fixture
 def page_factory(browser, request):
