@@ -74,6 +74,7 @@ bench: install
 	$(PY) bench/engine.py
 	$(PY) bench/generalist.py
 	$(PY) bench/compare_view.py
+	$(PY) bench/specialize.py
 
 clean:
 	rm -rf build .pytest_cache specnb/static specnb/labextension js/lab/lib

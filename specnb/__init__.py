@@ -10,6 +10,7 @@ import sys as _sys
 from . import errors as _errors
 from ._catalog import catalog
 from ._compare import Comparison, compare, delete_run, get_run, runs
+from ._specialize import specialize
 from .backends.model import Model
 from .backends.model_registry import get, load, models, registry, unload
 from .compose import Pipeline, stage
@@ -24,6 +25,7 @@ __all__ = [
     "catalog",
     "config",
     "compare",
+    "specialize",
     "Comparison",
     "runs",
     "get_run",

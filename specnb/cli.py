@@ -173,9 +173,9 @@ def _run_pipeline(args) -> int:
             for start in range(0, len(records), step):
                 done.extend(pipe.run(records[start:start + step]))
                 bar.update(min(step, len(records) - start))
-    import pandas as pd
+    from .compose.executor import records_frame
 
-    result = pd.DataFrame.from_records(done)
+    result = records_frame(done)
     if args.text and args.text != pipe.input:
         result = result.rename(columns={pipe.input: args.text})  # the input column keeps its own name
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from traitlets import Float, Unicode
 
 from . import _catalog
 from ._compare import compare, get_run, runs
+from ._specialize import specialize
 from .backends import model_registry as _models
 from .errors import SpecnbError
 
@@ -57,6 +58,12 @@ specnb magics — specialists vs generalists, in the notebook
       --sample VAR previews every cell on VAR's first 20 items (--sample N: N items);
       --replace starts over.
 
+  %specnb specialize BASE --data VAR [--text COL] [--label COL] [--task T] [--as ALIAS]
+                        [--method head] [--eval F] [--max-length N] [--out PATH] [--overwrite]
+      Train a specialist on BASE (an encoder: minilm, a folder, a hub id) from the labelled
+      DataFrame VAR (columns text and label unless named); returns the loaded model
+      (model.training: held-out metrics; model.eval_data: the held-out items to compare on).
+
   %specnb runs
       Stored runs, newest first (DataFrame).
   %specnb show RUN_ID
@@ -68,8 +75,8 @@ Defaults are traitlets: %config SpecnbMagics.device = "cpu"   (also generalist, 
 price_per_hour; or c.SpecnbMagics.* in ipython_config.py).
 """
 
-_SUBCOMMANDS = ("load", "unload", "models", "catalog", "compare", "pipe", "runs", "show", "help")
-_LINE_ONLY = ("load", "unload", "models", "catalog", "runs", "show", "help")
+_SUBCOMMANDS = ("load", "unload", "models", "catalog", "compare", "pipe", "specialize", "runs", "show", "help")
+_LINE_ONLY = ("load", "unload", "models", "catalog", "specialize", "runs", "show", "help")
 
 
 def _parser(prog: str) -> MagicArgumentParser:
@@ -146,6 +153,20 @@ def _build_parsers() -> None:
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--out")
     _PARSERS["compare"] = p
+
+    p = _parser("specialize")
+    p.add_argument("base")
+    p.add_argument("--data", required=True)
+    p.add_argument("--text", default="text")
+    p.add_argument("--label", default="label")
+    p.add_argument("--task", default="classify")
+    p.add_argument("--as", dest="alias")
+    p.add_argument("--method", default="head")
+    p.add_argument("--eval", type=float, default=0.2)
+    p.add_argument("--max-length", type=_positive_int)
+    p.add_argument("--out")
+    p.add_argument("--overwrite", action="store_true")
+    _PARSERS["specialize"] = p
 
 
 _build_parsers()
@@ -251,6 +272,12 @@ class SpecnbMagics(Magics):
         if pipe.sample is not None:
             pipe.preview()
         return pipe
+
+    def _specialize(self, args, cell):
+        data = self._variable(self.shell.user_ns, args.data, "--data")
+        return specialize(args.base, data, task=args.task, text=args.text, label=args.label, method=args.method,
+                          eval=args.eval or None, max_length=args.max_length, device=self.device, out=args.out,
+                          alias=args.alias, overwrite=args.overwrite)
 
     def _runs(self, args, cell):
         return runs()

@@ -159,3 +159,12 @@ def browser(chromium, tmp_path_factory):
             yield b
         finally:
             b.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The number of generated property cases this run executed (the issue-14 suite counts itself)."""
+    from properties import CASES
+
+    if CASES:
+        terminalreporter.write_line(f"property suite: {sum(CASES.values()):,} generated cases in "
+                                    f"{len(CASES)} property tests")

@@ -433,7 +433,6 @@ def test_a_real_models_item_seconds_cover_every_input_including_empty_ones(tiny_
     assert all(p.valid for i, p in enumerate(predictions) if i != 1)
     # batch times plus the tokenizing, which the backend shares over the inputs it ran
     assert sum(run.batch_seconds) < sum(run.item_seconds) <= run.seconds + 1e-9
-    assert run.item_seconds[2] > run.item_seconds[3] or run.batch_items.count(1) >= 2
     assert run.p50 <= run.p95 <= run.p99
 
 

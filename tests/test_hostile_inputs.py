@@ -9,13 +9,11 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import specnb
-from specnb.errors import InputError, ModelOutputError, TaskError
+from specnb import Pipeline
+from specnb.errors import InputError, ModelOutputError, PipelineError, SpecnbError, TaskError
 from specnb.tasks import Embedding, Entities, Invalid, Label, Span
-from specnb.tasks.base import MAX_CHARS
 
 HOSTILE = [np.str_("Bonjour tout le monde, je suis Marie à Paris."), "Bonjour\ud83b", "\ud83d\ude00 Hello Paris",
            "\udfff", "Hello\x00world\x07\x1b[31m", "\ufeff\u200b\u2028\u2029", "Berlin " * 2000]
@@ -147,40 +145,113 @@ def test_an_embedding_with_nan_is_invalid():
     assert isinstance(bad, Invalid) and "NaN" in bad.reason and good.valid
 
 
-# -- property: nothing hostile escapes ---------------------------------------------------------------------
-_CHARS = st.one_of(st.characters(), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=()),
-                   st.characters(max_codepoint=0x1F))
-_ITEM = st.one_of(
-    st.text(_CHARS, max_size=60),
-    st.sampled_from(["", " ", "\n\t", "x" * (MAX_CHARS + 1), "word " * 20_000, "\ud800" * 1000]),
-    st.builds(np.str_, st.text(max_size=20)),
-    st.sampled_from([None, math.nan, 3, 2.5, b"bytes", ["nested"]]),
-)
-_OUTPUT = st.one_of(
-    st.sampled_from(["positive", "negative", "", None, ("positive", "high"), {"label": "positive", "score": [1]},
-                     ("negative", math.nan), ("positive", 2.0), ("neutral", -1), ("positive", 0.25),
-                     {"label": "negative", "score": 1}, {"score": 0.5}, ("a", "b", "c"), 12, 0.5]),
-    st.tuples(st.text(max_size=5), st.floats(allow_nan=True, allow_infinity=True)),
-)
-_SETTINGS = settings(max_examples=500, derandomize=True, deadline=None, database=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# The generated cases (hostile items and hostile callable answers) are in test_properties.py.
 
 
-_ANSWERS: list = []
+# -- 2. compare and pipelines check their arguments too ----------------------------------------------------------
+def _constant(texts):
+    return ["positive"] * len(texts)
 
 
-def _fuzz(texts):
-    return [_ANSWERS.pop() if _ANSWERS else "positive" for _ in texts]
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"models": None}, r"models= is a list of models.*got NoneType"), ({"models": 5}, "models= .*got int"),
+    ({"inputs": {"a": 1}}, r"compare takes a list of texts \(inputs=\), got a dict"),
+    ({"inputs": b"hey"}, r"inputs=.*got bytes"), ({"inputs": 5}, r"inputs=.*got int 5"),
+    ({"inputs": {"a", "b"}}, "set, which has no order"), ({"inputs": "one"}, r"compare\(task, \[text\], models\)"),
+    ({"labels": 5}, "labels= is one gold label per input.*got int"), ({"labels": {"a": 1}}, "labels= .*got dict"),
+    ({"text": 5}, "text= names the DataFrame's text column"), ({"name": 3}, "name= .*got int 3"),
+    ({"batch_size": 0}, "batch_size= must be a positive int"), ({"store": "yes"}, "store= must be True or False"),
+    ({"progress": 1}, "progress= must be True or False"), ({"label_space": 5}, "label_space=: labels for 'sentiment'"),
+    ({"label_space": np.array("one")}, "label_space=: .*must be a list of strings"),
+])
+def test_compare_names_the_argument_that_is_wrong(specnb_home, kwargs, words):
+    args = {"inputs": ["good", "bad"], "models": [specnb.load(_constant, alias="c", task="sentiment")], **kwargs}
+    with pytest.raises(SpecnbError, match=words):
+        specnb.compare("sentiment", args.pop("inputs"), args.pop("models"), **args)
+    assert specnb.runs().empty  # refused before anything was stored
 
 
-@_SETTINGS
-@given(items=st.lists(_ITEM, max_size=6), outputs=st.lists(_OUTPUT, min_size=6, max_size=6))
-def test_property_a_callable_answers_every_input_or_says_why(items, outputs):
-    _ANSWERS[:] = outputs
-    _check_all(specnb.load(_fuzz, alias="fuzz", task="sentiment"), items, batch_size=4)  # one handle: same callable
+def test_a_label_space_of_a_zero_d_array_is_a_task_error():  # found by the property suite: TypeError before
+    with pytest.raises(TaskError, match="must be a list of strings, got ndarray"):
+        specnb.load(_constant, alias="c", task="sentiment").predict(["a"], labels=np.array("one"))
 
 
-@_SETTINGS
-@given(items=st.lists(_ITEM, max_size=6))
-def test_property_vader_answers_every_input_or_says_why(items):
-    _check_all(specnb.load("vader"), items)
+def test_compare_stores_a_text_with_a_lone_surrogate(specnb_home):  # found by the property suite: UnicodeEncodeError
+    comparison = specnb.compare("sentiment", ["good\ud800", "bad"], "vader", progress=False)
+    assert comparison.inputs[0] == "good\ufffd"
+    assert specnb.get_run(comparison.run_id).inputs[0] == "good\ufffd"
+
+
+def test_a_dataframe_with_repeated_columns_is_refused(specnb_home):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame([["a", "b"]], columns=["text", "text"])
+    with pytest.raises(InputError, match=r"repeated column names \['text'\]"):
+        specnb.compare("sentiment", frame, "vader")
+    with pytest.raises(PipelineError, match=r"repeats column names \['text'\]"):
+        Pipeline([{"kind": "model", "field": "s", "model": "vader", "input": "text"}])(frame)
+
+
+@pytest.mark.parametrize(("inputs", "words"), [
+    (b"hey", "got bytes"), ({"a": 1}, "got a dict"), (5, "got int 5"), ({"a"}, "set"), (np.array([["a"]]), "shape"),
+    (None, "got NoneType"), ("one", r"pipe\(\[text\]\)"),
+])
+def test_a_pipeline_refuses_what_is_not_a_list_of_texts(inputs, words):
+    pipe = Pipeline([{"kind": "model", "field": "s", "model": "vader", "input": "text"}])
+    with pytest.raises(PipelineError, match=words):
+        pipe(inputs)
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"name": 3}, "name= is the pipeline's name"), ({"input": ""}, "input= is the field"),
+    ({"functions": [1]}, "functions= maps import paths"), ({"stages": ["s = vader(text)"]}, "stage 1 is str"),
+    ({"stages": 5}, "stage 1 is int 5"),
+])
+def test_pipeline_arguments_are_checked(kwargs, words):
+    with pytest.raises(PipelineError, match=words):
+        Pipeline(**kwargs)
+
+
+@specnb.stage
+def pops_the_text(records):
+    for record in records:
+        record.pop("text")
+
+
+@specnb.stage
+def buggy(records):
+    return records[0]["missing"]
+
+
+@specnb.stage
+def returns_a_number(records):
+    return 3
+
+
+@specnb.stage
+def drops_one(records):
+    return records[1:]
+
+
+def test_a_python_stage_that_empties_its_records_still_gives_one_row_per_input():  # was a 0 x 0 DataFrame
+    frame = Pipeline([pops_the_text])(["a", "b"])
+    assert frame.shape == (2, 0)
+
+
+@pytest.mark.parametrize(("stage", "words"), [
+    (buggy, r"python stage '.*:buggy' raised KeyError: 'missing' \(on 2 records, the first \{'text': 'a'\}\)"),
+    (returns_a_number, r"python stage '.*:returns_a_number' returned int 3; return None"),
+    (drops_one, r"python stage '.*:drops_one' must return one dict per record: got 1 item \(dict\) for 2 records"),
+])
+def test_a_python_stage_that_fails_is_a_pipeline_error_naming_it(stage, words):
+    with pytest.raises(PipelineError, match=words) as caught:
+        Pipeline([stage])(["a", "b"])
+    if stage is buggy:
+        assert isinstance(caught.value.__cause__, KeyError)
+
+
+def test_pipeline_inputs_are_normalised_once():
+    pd = pytest.importorskip("pandas")
+    pipe = Pipeline([{"kind": "model", "field": "s", "model": "vader", "input": "text"}])
+    frame = pipe(pd.DataFrame({"text": [np.str_("good"), "bad\ud800"], "note": ["x\udfff", 1]}, dtype=object))
+    assert list(frame["text"]) == ["good", "bad\ufffd"] and frame["note"][0] == "x\ufffd"
+    assert [type(t) for t in frame["text"]] == [str, str]

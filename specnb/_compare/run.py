@@ -7,59 +7,19 @@ import json
 import time
 from collections.abc import Mapping
 
-from ..errors import ConfigError, InputError, ModelUnloadedError, StoreError, TaskError
+from ..errors import ConfigError, InputError, InputWarning, ModelUnloadedError, StoreError, TaskError
 from ..settings import config
 from ..store import default_store, dumps, encode_input
 from ..tasks import check_task, get_task
-from ..tasks.base import is_missing
+from ..tasks.base import is_missing, text_digest
 from ..tasks.ner import entity_type
+from .arguments import check_options, gold_labels, split_inputs
 from .comparison import Comparison
 
 __all__ = ["compare", "runs", "get_run", "delete_run", "COMPARED_TASKS"]
 
 #: Tasks a comparison scores (embed and generate have no label to compare).
 COMPARED_TASKS = ("classify", "sentiment", "langid", "ner")
-
-
-def _split_inputs(inputs, labels, text):
-    """(items, gold labels or None) from a list, a Series or a DataFrame."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pd = None
-    if pd is not None and isinstance(inputs, pd.DataFrame):
-        if text not in inputs.columns:
-            raise InputError(f"the DataFrame has no text column {text!r}; pass text= one of {list(inputs.columns)}")
-        if isinstance(labels, str):
-            if labels not in inputs.columns:
-                raise InputError(f"the DataFrame has no label column {labels!r}; columns: {list(inputs.columns)}")
-            labels = inputs[labels].tolist()
-        elif labels is None and "label" in inputs.columns:
-            labels = inputs["label"].tolist()
-        return inputs[text].tolist(), labels
-    if isinstance(inputs, (str, bytes)):
-        raise InputError("compare takes a list of texts, a pandas Series or a DataFrame, not one string; wrap it: [text]")
-    if isinstance(labels, str):
-        raise InputError(f"labels={labels!r} names a column, but inputs is not a DataFrame; pass a list of labels")
-    try:
-        items = inputs.tolist() if hasattr(inputs, "tolist") else list(inputs)
-    except TypeError:
-        raise InputError(f"compare takes a list of texts, a pandas Series or a DataFrame, got {type(inputs).__name__}") from None
-    return items, labels
-
-
-def _gold_labels(task: str, labels, n: int) -> list | None:
-    if labels is None:
-        return None
-    labels = labels.tolist() if hasattr(labels, "tolist") else list(labels)
-    if len(labels) != n:
-        raise InputError(f"labels has {len(labels)} entries for {n} inputs; give one label per input")
-    missing = [i for i, y in enumerate(labels) if (task != "ner" and is_missing(y))]
-    if missing:
-        shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
-        raise InputError(f"labels are missing (None/NaN) for {len(missing)} input(s) (positions {shown}); "
-                         "give every input a gold label, or none (labels=None)")
-    return labels
 
 
 def _spans(value, i: int, types: tuple[str, ...]) -> list[tuple[int, int, str]]:
@@ -138,6 +98,9 @@ def _plan_models(models, task: str) -> list:
         models = [m.strip() for m in models.split(",") if m.strip()]
     elif isinstance(models, Model) or callable(models):
         models = [models]
+    elif not isinstance(models, (list, tuple)) and type(models).__name__ != "Series":
+        raise InputError(f"models= is a list of models (aliases, specnb.Model handles, sources or callables) or one "
+                         f"of them, e.g. models=['langid', 'smollm2']; got {type(models).__name__} {models!r:.60}")
     models = list(models)
     if not models:
         raise InputError("compare needs at least one model: models=['langid', 'smollm2'] (aliases, handles or sources)")
@@ -168,6 +131,37 @@ def _plan_models(models, task: str) -> list:
         names.append(name)
         planned.append(entry)
     return planned
+
+
+def _trained_on(model) -> set:
+    """Digests of the texts ``model`` was trained on: what `specialize` recorded on it, or in the
+    ``training.json`` of the folder it was loaded from; empty when unknown."""
+    from pathlib import Path
+
+    training = getattr(model, "training", None)
+    if training is None:
+        path = Path(str(model.source)) / "training.json"
+        try:
+            training = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        except (OSError, ValueError):
+            training = None
+    digests = training.get("train_digests") if isinstance(training, dict) else None
+    return set(digests) if isinstance(digests, list) else set()
+
+
+def _warn_leaks(model, items) -> int:
+    """Warn (`InputWarning`, naming how many) when inputs were in the model's training data; their count."""
+    import warnings
+
+    trained = _trained_on(model)
+    if not trained:
+        return 0
+    leaked = sum(isinstance(x, str) and text_digest(x) in trained for x in items)
+    if leaked:
+        warnings.warn(f"{leaked:,} of the {len(items):,} inputs were in the training data of {model.alias!r}; its scores "
+                      f"on them flatter it — compare on held-out items (e.g. {model.alias}.eval_data)", InputWarning,
+                      stacklevel=3)
+    return leaked
 
 
 def _digest(items, gold) -> str:
@@ -263,8 +257,9 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
         raise TaskError(f"compare scores {', '.join(COMPARED_TASKS)}; {task!r} has no label to compare "
                         "(run Model.predict for it)")
     spec = get_task(task)
-    items, gold = _split_inputs(inputs, labels, text)
-    gold = _gold_labels(task, gold, len(items))
+    check_options(text=text, name=name, batch_size=batch_size, progress=progress, store=store)
+    items, gold = split_inputs(inputs, labels, text)
+    gold = gold_labels(task, gold, len(items))
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InputError(f"seed must be an int, got {seed!r}")
     index = list(range(len(items)))
@@ -277,7 +272,12 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
             gold = None if gold is None else [gold[i] for i in index]
     if not items:
         raise InputError("compare needs at least one input")
-    space, descriptions, gold = _label_space(spec, task, label_space, gold)
+    try:
+        space, descriptions, gold = _label_space(spec, task, label_space, gold)
+    except TaskError as error:
+        if label_space is None:
+            raise
+        raise TaskError(f"label_space=: {error}") from None
     _check_price(price_per_hour)
     planned = _plan_models(models, task)
     names = [_model_name(m) for m in planned]
@@ -307,11 +307,13 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
         for position, (entry, alias) in enumerate(zip(planned, names)):
             stage = f"at model {alias!r}"
             model = entry if isinstance(entry, Model) else _load(entry)
+            leaked = _warn_leaks(model, items)
 
             info[alias] = {
                 "source": str(model.source), "version": model.version, "backend": model.backend, "role": model.role,
                 "device": model.device, "device_kind": device_kind(model.device), "dtype": model.dtype,
                 "parameters": model.parameters, "weight_bytes": model.weight_bytes, "load_seconds": model.load_seconds,
+                "trained_on_inputs": leaked,
             }
             totals = {"seconds": 0.0, "items": 0, "batches": 0, "oom_retries": 0, "run_peak_bytes": 0,
                       "price_per_hour": _price(model, price_per_hour)}

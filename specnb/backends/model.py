@@ -18,7 +18,7 @@ from ..errors import InputError, ModelOutputError, ModelUnloadedError, TaskError
 from ..presentation import format_bytes
 from ..settings import config
 from ..tasks import Entities, Invalid, Label, Prompt, check_task, get_task
-from ..tasks.base import Task
+from ..tasks.base import Task, text_list
 from ..tasks.checks import check_prediction
 from ..tasks.ner import entity_type
 from . import device as _device
@@ -30,37 +30,6 @@ from .zeroshot import zero_shot as _zero_shot
 __all__ = ["Model"]
 
 _tick = itertools.count()
-
-
-def _as_items(texts) -> list:
-    """Validate ``predict`` input: a list-like in, a list out. Items that are not usable strings
-    (None, NaN, numbers) are each answered with `Invalid` by the task's ``problem``. A value that is not
-    a sequence of texts (one str or bytes, a dict, a DataFrame, a set, a scalar) is refused, never
-    iterated as if it were one."""
-    got = type(texts).__name__
-    if isinstance(texts, str):
-        raise InputError("predict takes a list of texts, not one string; wrap it: predict([text])")
-    if isinstance(texts, (bytes, bytearray, memoryview)):
-        raise InputError(f"predict takes a list of str, got {got}; decode it and wrap it: predict([data.decode()])")
-    if got == "DataFrame" or hasattr(texts, "columns"):
-        raise InputError(f"predict takes a list of texts, got a {got}; pass one column, predict(df['text']), "
-                         "or a list of str")
-    if isinstance(texts, Mapping):
-        raise InputError(f"predict takes a list of texts, got a {got} (its keys would be read as texts); pass "
-                         "list(d.values()) or a list of str")
-    if isinstance(texts, (set, frozenset)):
-        raise InputError(f"predict takes a list of texts, got a {got}, which has no order to answer in; pass a list")
-    if getattr(texts, "ndim", 1) != 1:
-        raise InputError(f"predict takes a 1-D list of texts, got a {got} of shape {getattr(texts, 'shape', '?')}; "
-                         "pass one column or a list of str")
-    try:
-        items = texts.tolist() if hasattr(texts, "tolist") else list(texts)
-    except TypeError:
-        raise InputError(f"predict takes a list of texts (list, tuple, pandas Series, 1-D numpy array), got {got}"
-                         ) from None
-    if not isinstance(items, list):
-        raise InputError(f"predict takes a list of texts, got {got} {items!r:.60}; wrap it: predict([text])")
-    return items
 
 
 def _in_space(prediction, space: tuple[str, ...], spec):
@@ -143,6 +112,10 @@ class Model:
         self.last_run = None
         self._prompts: dict[str, Prompt] = {}
         self._label_vectors: dict = {}  # zero-shot label embeddings, by description
+        #: What `specnb.specialize` recorded when it trained this model (metrics, split, settings), else None;
+        #: ``eval_data`` its held-out DataFrame (text, label).
+        self.training: dict | None = None
+        self.eval_data = None
 
     @property
     def loaded(self) -> bool:
@@ -218,7 +191,7 @@ class Model:
             space = spec.label_space(None)  # zero-shot needs a label space: classify asks for one
         if prompt is not None and self.role != "generalist":
             raise TaskError(f"prompt= applies to generalists; {self.alias!r} is a {self.role} ({self.backend})")
-        items = _as_items(texts)
+        items = text_list(texts, call="predict")
         if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
             raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
         self._touch()

@@ -13,10 +13,11 @@ import math
 import time
 
 from ..errors import PipelineError, TaskError
-from .spec import DEFAULT_BRANCH, branch_prefix, render, stage_id
+from ..presentation import plural
+from .spec import DEFAULT_BRANCH, branch_prefix, render, stage_id, where
 from .validate import python_function, stage_models
 
-__all__ = ["Context", "run_stages", "write_prediction", "profile_frame", "PROFILE_COLUMNS"]
+__all__ = ["Context", "run_stages", "write_prediction", "profile_frame", "records_frame", "PROFILE_COLUMNS"]
 
 #: The profile's columns (indexed by stage id).
 PROFILE_COLUMNS = ["stage_id", "stage", "kind", "models", "items", "seconds", "items_per_s", "share", "weight_bytes",
@@ -116,17 +117,36 @@ def run_stages(stages, records: list[dict], context: Context, prefix: str = "", 
 
 
 def _python(spec, records: list[dict], context: Context) -> None:
-    result = python_function(spec, context.functions)(records)
+    """Run a python stage: it changes the records in place (returns None) or returns one dict per record;
+    anything else — an exception, a record dropped or added, a non-dict — is a `PipelineError` naming it."""
+    name = f"{where(spec)}python stage {spec['function']!r}"
+    function = python_function(spec, context.functions)
+    try:
+        result = function(records)
+    except Exception as error:  # the user's own code: say which stage, keep the original chained
+        raise PipelineError(f"{name} raised {type(error).__name__}: {error} (on {plural(len(records), 'record')}, "
+                            f"the first {_first(records)})") from error
     if result is None:
+        if not all(isinstance(r, dict) for r in records):
+            raise PipelineError(f"{name} put a non-dict into the records; change the dicts in place or return one dict per record")
         return
+    if not isinstance(result, (list, tuple)):
+        raise PipelineError(f"{name} returned {type(result).__name__} {result!r:.40}; return None (records changed in place) or "
+                            f"a list of one dict per record ({len(records)})")
     result = list(result)
     if len(result) != len(records) or not all(isinstance(r, dict) for r in result):
-        raise PipelineError(f"python stage {spec['function']!r} must return one dict per record "
-                            f"({len(records)}), or None after changing them in place")
+        kinds = sorted({type(r).__name__ for r in result})
+        raise PipelineError(f"{name} must return one dict per record: got {plural(len(result), 'item')} "
+                            f"({', '.join(kinds) or 'nothing'}) for {plural(len(records), 'record')}; return None "
+                            "after changing them in place, or a list of the same length (one output row per input)")
     for record, new in zip(records, result):
         if new is not record:
             record.clear()
             record.update(new)
+
+
+def _first(records: list[dict]) -> str:
+    return repr({k: v for k, v in list(records[0].items())[:4]})[:80] if records else "none"
 
 
 def _cascade(spec, records, context: Context, key: str, started: float) -> None:
@@ -163,6 +183,14 @@ def _cascade(spec, records, context: Context, key: str, started: float) -> None:
                    specialist_seconds=specialist_seconds, fallback_seconds=seconds - specialist_seconds,
                    weight_bytes=(specialist.weight_bytes or 0) + (fallback.weight_bytes or 0),
                    models=f"{specialist.alias} → {fallback.alias}")
+
+
+def records_frame(records: list[dict]):
+    """The records as a DataFrame with one row per record, also when stages emptied every one of them."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(records)
+    return frame if len(frame) == len(records) else pd.DataFrame(index=range(len(records)))
 
 
 def profile_frame(stats: dict, total: float):

@@ -10,11 +10,13 @@ threshold (`specnb.compose.sweep`). ``sample`` / ``preview`` hold the notebook p
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import PipelineError
 from ..presentation import plural, stage_stats, stage_texts
-from .executor import Context, profile_frame, run_stages
+from ..tasks.base import normalize_input, text_list
+from .executor import Context, profile_frame, records_frame, run_stages
 from .spec import STAGE_KINDS, import_path, render, stage, stage_marks, strip, walk, where
 from .sweep import Sweep, run_sweep
 from .validate import python_function, validate
@@ -37,6 +39,13 @@ class Pipeline:
     """
 
     def __init__(self, stages=None, *, name: str = "pipeline", input: str = "text", functions=None):
+        if not isinstance(name, str) or not name:
+            raise PipelineError(f"name= is the pipeline's name (a non-empty str), got {type(name).__name__} {name!r:.60}")
+        if not isinstance(input, str) or not input:
+            raise PipelineError(f"input= is the field holding each input's text (a non-empty str, default 'text'), "
+                                f"got {type(input).__name__} {input!r:.60}")
+        if functions is not None and not isinstance(functions, Mapping):
+            raise PipelineError(f"functions= maps import paths to python stages (a dict), got {type(functions).__name__}")
         self.name = name
         self.input = input
         self.stages: list[dict] = []
@@ -59,11 +68,14 @@ class Pipeline:
         a segment again replaces its stages where they stand, so re-running a cell does not append twice.
         """
         specs = []
-        for spec in stages if isinstance(stages, (list, tuple)) else [stages]:
+        for position, spec in enumerate(stages if isinstance(stages, (list, tuple)) else [stages]):
             if callable(spec):
                 specs.append(self._python_spec(spec))
-            else:
+            elif isinstance(spec, Mapping):
                 specs.append(self._resolve(dict(spec), namespace or {}))
+            else:
+                raise PipelineError(f"stage {position + 1} is {type(spec).__name__} {spec!r:.60}; a stage is a dict "
+                                    "(see the README's pipeline section) or a @specnb.stage function")
         segments = list(self._segments)
         start = sum(count for _, count in segments)
         keys = [key for key, _ in segments]
@@ -131,6 +143,9 @@ class Pipeline:
     def run(self, records: list[dict]) -> list[dict]:
         """Run every stage on ``records`` (dicts, changed in place and returned); `last_profile` keeps the
         per-stage statistics."""
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise PipelineError(f"Pipeline.run takes a list of dicts (records), got {type(records).__name__}; "
+                                "call the pipeline on texts or a DataFrame instead: pipe(inputs)")
         fields = set().union(*(r.keys() for r in records)) if records else set()
         self.validate(fields=fields)
         context = Context(self.functions)
@@ -140,25 +155,33 @@ class Pipeline:
         return records
 
     def records(self, inputs, *, text: str | None = None) -> list[dict]:
-        """``inputs`` (list of str, Series or DataFrame) as records with the input field."""
+        """``inputs`` (list of str, Series or DataFrame) as records with the input field; texts normalised
+        once, here (`normalize_input`: plain str, lone surrogates as U+FFFD), so that every stage, Ray and the
+        output files see the same values."""
         import pandas as pd
 
+        if text is not None and (not isinstance(text, str) or not text):
+            raise PipelineError(f"text= names the DataFrame's text column (a non-empty str), got {type(text).__name__} {text!r:.60}")
         if isinstance(inputs, pd.DataFrame):
             column = text or self.input
             if column not in inputs.columns:
                 raise PipelineError(f"the data has no {column!r} column; columns: {', '.join(map(str, inputs.columns))}")
             frame = inputs.rename(columns={column: self.input}) if column != self.input else inputs
-            return frame.to_dict("records")
+            if frame.columns.duplicated().any():
+                raise PipelineError(f"the data repeats column names {sorted(set(map(str, frame.columns[frame.columns.duplicated()])))}; "
+                                    "rename them so that each column is one field")
+            return [{k: normalize_input(v) for k, v in row.items()} for row in frame.to_dict("records")]
         if isinstance(inputs, str):
             raise PipelineError("a pipeline takes a list of texts or a DataFrame, not one str: pipe([text])")
-        return [{self.input: value} for value in list(inputs)]
+        values = text_list(inputs, call="pipe", arg="inputs", error=PipelineError)
+        return [{self.input: normalize_input(value)} for value in values]
 
     def __call__(self, inputs, *, text: str | None = None):
         """Run on a list of texts or a DataFrame; a DataFrame with the inputs and every field written."""
         import pandas as pd
 
         records = self.run(self.records(inputs, text=text))
-        frame = pd.DataFrame.from_records(records)
+        frame = records_frame(records)  # one row per input, also when a stage emptied the records
         if isinstance(inputs, pd.DataFrame):
             if len(frame) == len(inputs):
                 frame.index = inputs.index

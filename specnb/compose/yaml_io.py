@@ -174,21 +174,25 @@ def _stage(stage, line, line_of, fail, count, path):
             fail(line, f"`{key}` is missing: a {kind} stage needs {', '.join(required)}")
     for key, value in stage.items():
         at = line_of(stage, key, line)
-        what = f"{key}: expected {{}}, got {_type(value)} {value!r}"[:200]
+        got = f"{_type(value)} {value!r}"[:160]
+
+        def what(expected: str, key=key, got=got) -> str:  # not str.format: the value's repr may hold braces
+            return f"{key}: expected {expected}, got {got}"
+
         if key in _NAMES and not (isinstance(value, str) and value):
-            fail(at, what.format("a non-empty string"))
+            fail(at, what("a non-empty string"))
         elif key == "task" and not (value is None or isinstance(value, str)):
-            fail(at, what.format("a task name (a string)"))
+            fail(at, what("a task name (a string)"))
         elif key == "threshold" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            fail(at, what.format("a number in [0, 1]"))
+            fail(at, what("a number in [0, 1]"))
         elif key in ("reads", "writes") and not (isinstance(value, list) and all(
                 isinstance(v, str) and v for v in value)):
-            fail(at, what.format("a list of field names (strings)"))
+            fail(at, what("a list of field names (strings)"))
         elif key == "labels" and not (value is None or _labels(value)):
-            fail(at, what.format("a list of labels or a mapping of label: description (strings)"))
+            fail(at, what("a list of labels or a mapping of label: description (strings)"))
         elif key == "branches":
             if not isinstance(value, dict):
-                fail(at, what.format("a mapping of routed value: list of stages"))
+                fail(at, what("a mapping of routed value: list of stages"))
             for branch, inner in value.items():
                 if not isinstance(branch, (str, int, float)):
                     fail(line_of(value, branch, at), f"branches: a routed value is a string or number, "

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ..errors import TaskError
+from ..errors import InputError, TaskError
 from .prompts import Prompt
 from .types import Invalid, Label, Prediction
 
-__all__ = ["Task", "LabelTask", "normalize_answer", "normalize_input", "is_missing"]
+__all__ = ["Task", "LabelTask", "normalize_answer", "normalize_input", "is_missing", "text_list", "text_digest"]
 
 # Texts longer than this are refused per item: no model here reads a megabyte at once.
 MAX_CHARS = 1_000_000
@@ -35,6 +35,48 @@ def normalize_input(value):
     if type(value) is not str:
         value = str.__str__(value)
     return _SURROGATE.sub("\ufffd", value)
+
+
+def text_list(texts, *, call: str, arg: str = "texts", error=InputError, wrap: str | None = None) -> list:
+    """``texts`` as a list, checked: a list, tuple, pandas Series, 1-D numpy array or other ordered iterable
+    in, a list out (its items are checked one by one later: a bad one is answered `Invalid`). A value that
+    is not a sequence of texts (one str or bytes, a dict, a DataFrame, a set, a scalar, a 2-D array) is
+    ``error`` naming ``call`` and ``arg``, what it got and what is valid (``wrap``: how to pass one text),
+    and is never iterated as if it were a list of texts."""
+    got = type(texts).__name__
+    head = f"{call} takes a list of texts ({arg}=)"
+    wrap = wrap or f"{call}([text])"
+    if isinstance(texts, str):
+        raise error(f"{head}, not one string; wrap it: {wrap}")
+    if isinstance(texts, (bytes, bytearray, memoryview)):
+        raise error(f"{head}, got {got}; decode it and wrap it: {call}([data.decode()])")
+    if got == "DataFrame" or hasattr(texts, "columns"):
+        raise error(f"{head}, got a {got}; pass one column, {call}(df['text']), or a list of str")
+    if isinstance(texts, Mapping):
+        raise error(f"{head}, got a {got} (its keys would be read as texts); pass list(d.values()) or a list of str")
+    if isinstance(texts, (set, frozenset)):
+        raise error(f"{head}, got a {got}, which has no order to answer in; pass a list")
+    if getattr(texts, "ndim", 1) != 1:
+        raise error(f"{head}, one dimension; got a {got} of shape {getattr(texts, 'shape', '?')}; "
+                    "pass one column or a list of str")
+    if not hasattr(texts, "__iter__"):
+        raise error(f"{head}: a list, tuple, pandas Series or 1-D numpy array; got {got} {texts!r:.60}; "
+                    f"wrap it: {wrap}")
+    try:
+        items = texts.tolist() if hasattr(texts, "tolist") else list(texts)
+    except TypeError:
+        raise error(f"{head}: a list, tuple, pandas Series or 1-D numpy array; got {got}") from None
+    if not isinstance(items, list):
+        raise error(f"{head}, got {got} {items!r:.60}; wrap it: {wrap}")
+    return items
+
+
+def text_digest(text: str) -> str:
+    """The digest that identifies a text across training and comparison (whitespace-trimmed, UTF-8, 16 hex
+    digits of SHA-256): how `compare` finds items a specialist was trained on."""
+    import hashlib
+
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()[:16]
 
 
 def is_missing(value) -> bool:
@@ -161,10 +203,10 @@ class LabelTask(Task):
 
 
 def _check_labels(task: str, labels) -> tuple[str, ...]:
-    if isinstance(labels, str) or not hasattr(labels, "__iter__"):
-        raise TaskError(f"labels for {task!r} must be a list of strings, got {labels!r:.80}")
+    if isinstance(labels, (str, bytes, bytearray)) or not hasattr(labels, "__iter__") or getattr(labels, "ndim", 1) != 1:
+        raise TaskError(f"labels for {task!r} must be a list of strings, got {type(labels).__name__} {labels!r:.80}")
     out = []
-    for label in labels:
+    for label in list(labels):
         if not isinstance(label, str) or not label.strip():
             raise TaskError(f"labels for {task!r} must be non-empty strings; got {label!r:.80}")
         out.append(label.strip())
