@@ -14,7 +14,7 @@ SPEC := $(TORCH) | $(SMOLLM2) | $(shell cat pyproject.toml | cksum)
 JS_SRC := $(wildcard js/src/*) js/build.mjs js/tsconfig.json
 JS_DEPS := js/node_modules/.package-lock.json
 JS_OUT := specnb/static/model_panel.js specnb/static/compare_view.js specnb/static/pipeline_view.js \
-	specnb/static/widgets.css
+	specnb/static/training_view.js specnb/static/widgets.css
 # The JupyterLab / Notebook 7 extension (saved snapshots, plotly.js without a kernel): js/lab → specnb/labextension.
 LAB_SRC := $(wildcard js/lab/src/*) js/lab/tsconfig.json
 LAB_DEPS := js/lab/node_modules/.package-lock.json

@@ -29,11 +29,19 @@ d. out-of-memory back-off (CUDA only): most device memory is taken by a dummy te
    budget and batch size are made huge so the first batches cannot fit, and the encoder must finish
    with ``oom_retries > 0`` and the same labels as an unconstrained run. This part runs in float32
    by default (``--oom-dtype``): its batches differ in shape from the reference run's, and in
-   bfloat16 that alone can flip near-ties of a random classifier head.
+   bfloat16 that alone can flip near-ties of a random classifier head;
+e. fine-tune throughput on the encoder: ``specnb.specialize(folder, (texts, labels), method="finetune",
+   epochs=1, batch_size=16)`` (length-grouped batches, bf16 autocast on CUDA) vs a plain
+   ``transformers.Trainer`` with its defaults (random batches, ``DataCollatorWithPadding``) on the same
+   folder loaded in float32, the same texts (random labels), epochs, per-device batch size 16 and
+   ``max_length`` 512: in float32 (its default) and with ``bf16=True``; training items/s (Trainer's
+   ``train_samples_per_second`` for all three), best of ``--repeat``, interleaved. The Trainer runs
+   evaluate nothing; specnb evaluates 16 held-out texts once and saves and restores that checkpoint,
+   inside its measured time.
 
-Last line: ``gpu_encoder_vs_pipeline=<x> gpu_rank_vs_generate=<x> oom_retries=<n> oom_labels_equal=<true|false>``
-(``failed`` for a part that failed; the oom keys are ``skipped`` without CUDA). Exit status 1 when a
-part failed.
+Last line: ``gpu_encoder_vs_pipeline=<x> gpu_rank_vs_generate=<x> oom_retries=<n> oom_labels_equal=<true|false>
+gpu_finetune_vs_trainer=<x> gpu_finetune_vs_trainer_bf16=<x>`` (``failed`` for a part that failed; the oom
+keys are ``skipped`` without CUDA). Exit status 1 when a part failed.
 
 Run: ``python bench/gpu.py [--out bench/gpu-out.md]`` on the GPU machine; ``python bench/gpu.py --smoke`` here.
 """
@@ -90,10 +98,11 @@ class Sizes:
     generate_items: int
     repeat: int
     sweep: tuple[int, ...] = (8, 32, 128, 512)
+    finetune_items: int = 2048
 
 
-FULL = Sizes(encoder_items=4000, generalist_items=256, generate_items=32, repeat=2)
-SMOKE = Sizes(encoder_items=48, generalist_items=8, generate_items=2, repeat=1)
+FULL = Sizes(encoder_items=4000, generalist_items=256, generate_items=32, repeat=2, finetune_items=2048)
+SMOKE = Sizes(encoder_items=48, generalist_items=8, generate_items=2, repeat=1, finetune_items=32)
 
 
 # -- output ------------------------------------------------------------------------------------------
@@ -536,6 +545,91 @@ def part_oom(ctx: Context) -> dict:
     return {"retries": stats.oom_retries, "equal": equal, "failures": stats.oom_failures}
 
 
+def _trainer_defaults(ctx: Context, texts: list[str], labels: list[int], bf16: bool, work: Path) -> float:
+    """Training items/s of a plain Trainer with its defaults (``bf16`` as asked) on the encoder folder, in float32."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
+
+    tokenizer = AutoTokenizer.from_pretrained(str(ctx.encoder_dir))
+    encoded = tokenizer(texts, truncation=True, max_length=MAX_LENGTH)
+    rows = [{"input_ids": encoded["input_ids"][i], "attention_mask": encoded["attention_mask"][i],
+             "token_type_ids": encoded["token_type_ids"][i], "labels": labels[i]} for i in range(len(texts))]
+    torch.manual_seed(SEED)
+    model = AutoModelForSequenceClassification.from_pretrained(str(ctx.encoder_dir), dtype=torch.float32)
+    args = TrainingArguments(output_dir=str(work), num_train_epochs=1, per_device_train_batch_size=16, seed=SEED,
+                             bf16=bf16, use_cpu=not ctx.cuda, disable_tqdm=True)
+    trainer = Trainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
+    trainer.remove_callback(PrinterCallback)  # its log lines only
+    sync(ctx)
+    output = trainer.train()
+    sync(ctx)
+    del trainer, model
+    gc.collect()
+    free_cache()
+    return float(output.metrics["train_samples_per_second"])
+
+
+def _specnb_finetune(ctx: Context, texts: list[str], labels: list[int], work: Path) -> float:
+    import pandas as pd
+
+    import specnb
+
+    # A small held-out set of its own (16 texts no training text equals): specnb evaluates it once at the end
+    # of the epoch and saves and restores that checkpoint, inside its measured time (eval=None fails in
+    # finetune today: the empty held-out list is tokenized).
+    held = pd.DataFrame({"text": [f"{t} (held out {i})" for i, t in enumerate(texts[:16])],
+                         "label": [LABELS[y] for y in labels[:16]]})
+    sync(ctx)
+    model = specnb.specialize(str(ctx.encoder_dir), (texts, [LABELS[y] for y in labels]), method="finetune",
+                              eval=held, epochs=1, batch_size=16, max_length=MAX_LENGTH, device=ctx.device,
+                              dtype="auto", out=work / "specialist", alias="finetune-bench", overwrite=True,
+                              progress=False, store=False)
+    sync(ctx)
+    items_per_s = float(model.training["items_per_s"])
+    unload_all()
+    return items_per_s
+
+
+def part_finetune(ctx: Context) -> dict:
+    """(e) specnb fine-tuning vs plain Trainer defaults (float32, and bf16=True), training items/s."""
+    from transformers import AutoTokenizer
+
+    report = ctx.report
+    unload_all()
+    n = ctx.sizes.finetune_items
+    texts = [ctx.encoder_texts[i % len(ctx.encoder_texts)] for i in range(n)]
+    rng = random.Random(SEED)
+    labels = [rng.randrange(len(LABELS)) for _ in texts]
+    tokens = [len(x) for x in AutoTokenizer.from_pretrained(str(ctx.encoder_dir))(
+        texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]]
+    report(f"{n} training texts (the encoder inputs, random labels), tokens mean {sum(tokens) / n:.0f}, median "
+           f"{sorted(tokens)[n // 2]}, max {max(tokens)}; 1 epoch, batch size 16, max_length {MAX_LENGTH}")
+    report()
+    runs = {
+        "specnb": lambda work: _specnb_finetune(ctx, texts, labels, work),
+        "trainer": lambda work: _trainer_defaults(ctx, texts, labels, False, work),
+        "trainer_bf16": lambda work: _trainer_defaults(ctx, texts, labels, True, work),
+    }
+    best = dict.fromkeys(runs, 0.0)
+    with tempfile.TemporaryDirectory(prefix="specnb-gpu-finetune-") as tmp:
+        for repetition in range(ctx.sizes.repeat):
+            for name in (list(runs) if repetition % 2 == 0 else list(reversed(runs))):
+                best[name] = max(best[name], runs[name](Path(tmp) / name))
+    fp32, bf16 = best["specnb"] / best["trainer"], best["specnb"] / best["trainer_bf16"]
+    report.table(
+        ["contender", "items/s", "specnb vs it"],
+        [["specnb specialize(method='finetune'), " + ("bf16 autocast" if ctx.cuda else "float32 (no CUDA)"),
+          best["specnb"], 1.0],
+         ["transformers Trainer defaults (float32)", best["trainer"], fp32],
+         ["transformers Trainer defaults, bf16=True", best["trainer_bf16"], bf16]],
+    )
+    report(f"best of {ctx.sizes.repeat}, interleaved; items/s = Trainer's train_samples_per_second (whole epoch, "
+           "data loading included); specnb: length-grouped batches" + (", padded to a multiple of 8" if ctx.cuda else ""))
+    report(f"finetune_vs_trainer={fp32:.2f} finetune_vs_trainer_bf16={bf16:.2f}")
+    return {"fp32": fp32, "bf16": bf16}
+
+
 # -- main --------------------------------------------------------------------------------------------
 def header(ctx: Context, started: datetime.datetime) -> None:
     import torch
@@ -586,6 +680,7 @@ def main(argv=None) -> int:
     parser.add_argument("--encoder-items", type=int, help="encoder inputs (default 4000; 48 with --smoke)")
     parser.add_argument("--generalist-items", type=int, help="rank-scoring inputs (default 256; 8 with --smoke)")
     parser.add_argument("--generate-items", type=int, help="of those, inputs for generate (default 32; 2 with --smoke)")
+    parser.add_argument("--finetune-items", type=int, help="fine-tune training texts (default 2048; 32 with --smoke)")
     parser.add_argument("--oom-leave-gib", type=float, default=3.0, help="device memory left free in part d (default 3)")
     parser.add_argument("--oom-dtype", default="float32", help="dtype of part d (default float32, see the docstring)")
     args = parser.parse_args(argv)
@@ -599,6 +694,7 @@ def main(argv=None) -> int:
         generate_items=min(args.generate_items or base.generate_items, args.generalist_items or base.generalist_items),
         repeat=args.repeat or base.repeat,
         sweep=base.sweep,
+        finetune_items=args.finetune_items or base.finetune_items,
     )
     device = args.device or ("cpu" if args.smoke else "cuda")
     kind = device.split(":")[0]
@@ -660,6 +756,8 @@ def main(argv=None) -> int:
                 report()
                 report("skipped: " + ("no CUDA device (device " + device + ")" if not ctx.cuda else "no encoder"))
                 report()
+            if ctx.encoder_dir is not None:
+                results["finetune"] = attempt(ctx, "e. fine-tune: specnb vs Trainer defaults", part_finetune, failures)
             unload_all()
     encoder = results.get("encoder") or {}
     generalist = results.get("generalist") or {}
@@ -670,8 +768,10 @@ def main(argv=None) -> int:
         retries = "failed" if oom is None else str(oom["retries"])
         equal = "failed" if oom is None else str(oom["equal"]).lower()
     report(f"total {time.perf_counter() - wall:.1f} s" + (f"; failed: {', '.join(failures)}" if failures else ""))
+    finetune = results.get("finetune") or {}
     report(f"gpu_encoder_vs_pipeline={_ratio(encoder.get('ratio'))} gpu_rank_vs_generate={_ratio(generalist.get('ratio'))} "
-           f"oom_retries={retries} oom_labels_equal={equal}")
+           f"oom_retries={retries} oom_labels_equal={equal} gpu_finetune_vs_trainer={_ratio(finetune.get('fp32'))} "
+           f"gpu_finetune_vs_trainer_bf16={_ratio(finetune.get('bf16'))}")
     report.close()
     return 1 if failures else 0
 

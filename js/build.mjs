@@ -1,4 +1,4 @@
-// Bundles the anywidget front ends (model panel, compare view, pipeline view) into ../specnb/static/
+// Bundles the anywidget front ends (model panel, compare view, pipeline view, training view) into ../specnb/static/
 // (one minified ESM file each) and copies the shared stylesheet next to them. Exits non-zero on any error.
 import { build } from "esbuild";
 import { copyFile, mkdir } from "node:fs/promises";
@@ -11,7 +11,7 @@ const out = process.env.SPECNB_STATIC_OUT || join(here, "..", "specnb", "static"
 
 try {
   await mkdir(out, { recursive: true });
-  for (const name of ["model_panel", "compare_view", "pipeline_view"]) {
+  for (const name of ["model_panel", "compare_view", "pipeline_view", "training_view"]) {
     await build({
       entryPoints: [join(here, "src", `${name}.ts`)],
       outfile: join(out, `${name}.js`),
@@ -25,7 +25,7 @@ try {
     });
   }
   await copyFile(join(here, "src", "widgets.css"), join(out, "widgets.css"));
-  console.log(`built model_panel.js, compare_view.js, pipeline_view.js, widgets.css → ${out}`);
+  console.log(`built model_panel.js, compare_view.js, pipeline_view.js, training_view.js, widgets.css → ${out}`);
 } catch (err) {
   console.error(err instanceof Error ? err.message : err);
   process.exit(1);

@@ -10,7 +10,7 @@ import sys as _sys
 from . import errors as _errors
 from ._catalog import catalog
 from ._compare import Comparison, compare, delete_run, get_run, runs
-from ._specialize import specialize
+from ._specialize import LearningCurve, TrainingMonitor, learning_curve, specialize
 from .backends.model import Model
 from .backends.model_registry import get, load, models, registry, unload
 from .compose import Pipeline, stage
@@ -26,6 +26,9 @@ __all__ = [
     "config",
     "compare",
     "specialize",
+    "learning_curve",
+    "LearningCurve",
+    "TrainingMonitor",
     "Comparison",
     "runs",
     "get_run",

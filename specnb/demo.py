@@ -5,7 +5,10 @@ Two comparisons, offline: language identification on specnb's own 240 sentences 
 specialist against SmolLM2), and BBC News topics on 100 articles (MiniLM answering zero-shot by
 similarity to the topic descriptions, against SmolLM2 ranking the topics). Each prints its summary
 and a few disagreements; the reports go to ``<out>/langid.html`` and ``<out>/bbc.html``, and
-``<out>/report.html`` shows both summaries with links to them.
+``<out>/report.html`` shows both summaries with links to them. Then a pipeline (`run_pipeline_demo`)
+and specialists trained on the spot (`run_specialize_demo`): a head on MiniLM from gold labels, one
+distilled from SmolLM2's answers, and a learning curve, on one fixed split of BBC articles (the
+section's report is ``<out>/specialize.html``; its learning curve is drawn in ``report.html``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import math
 import sys
 from pathlib import Path
 
+from .errors import InputError
 from .presentation import (
     MISSING,
     PRICE_COLUMN,
@@ -26,8 +30,8 @@ from .presentation import (
 )
 from .tasks.base import is_missing
 
-__all__ = ["run_demo", "run_pipeline_demo", "PIPELINE_CELL", "summary_table", "format_summary", "format_disagreements",
-           "write_index"]
+__all__ = ["run_demo", "run_pipeline_demo", "run_specialize_demo", "PIPELINE_CELL", "summary_table", "format_summary",
+           "format_disagreements", "write_index"]
 
 #: What the demo compares: (file stem, heading, task, models, name in the run store).
 _JOBS = (
@@ -126,23 +130,37 @@ def format_disagreements(comparison, *, limit: int = 5, width: int = 60) -> str:
 def write_index(path, sections) -> Path:
     """Write an HTML page with each comparison's summary and a link to its full report.
 
-    ``sections`` is a list of (heading, comparison, report path relative to the page).
+    ``sections`` is a list of (heading, comparison, report path relative to the page), each optionally
+    followed by an HTML fragment shown under the summary (its text already escaped) and a list of plotly
+    figures drawn under that; plotly.js is then inlined once, so the page works offline.
     """
-    from ._compare.report import summary_html
+    from ._compare.report import _PLOTLY_CONFIG, _script_json, summary_html
 
     path = Path(path)
-    parts = []
-    for heading, comparison, report in sections:
+    parts, plots = [], 0
+    for heading, comparison, report, *more in sections:
+        extra, figures = (list(more) + ["", ()])[:2]
+        charts = []
+        for figure in figures:
+            plots += 1
+            charts.append(f'<div id="specnb-figure-{plots}"></div><script>(function () {{ var figure = '
+                          f"{_script_json(figure.to_json())}; Plotly.newPlot(\"specnb-figure-{plots}\", figure.data, "
+                          f"figure.layout, {_PLOTLY_CONFIG}); }})();</script>")
         parts.append(
             f"<section><h2>{html.escape(heading)}</h2>{summary_html(comparison)}"
             f"<p><a href=\"{html.escape(str(report))}\">Full report</a>: charts, agreement, disagreements and "
-            "confusion matrices.</p></section>"
+            f"confusion matrices.</p>{extra}{''.join(charts)}</section>"
         )
+    script = ""
+    if plots:
+        from ._compare.charts import plotly_js
+
+        script = f"<script>window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>\n<script>{plotly_js()}</script>\n"
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>specnb demo</title>\n"
         "<style>body{font-family:system-ui,-apple-system,\"Segoe UI\",Roboto,Arial,sans-serif;color:#1f2937;"
         "max-width:1200px;margin:0 auto;padding:24px 28px 60px}h2{font-size:1.25em;margin-top:1.6em}</style>\n"
-        "</head>\n<body>\n<h1>specnb demo: specialists vs a generalist, offline</h1>\n"
+        + script + "</head>\n<body>\n<h1>specnb demo: specialists vs a generalist, offline</h1>\n"
         + "\n".join(parts) + "\n</body>\n</html>\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,13 +177,13 @@ def _data(job: str):
 
 
 def run_demo(out="build/demo", *, device: str = "auto", file=None) -> list:
-    """Run the demo's two comparisons, print their summaries and disagreements, write the reports.
+    """Run the demo's comparisons, pipeline and specialists, print their summaries, write the reports.
 
     Parameters
     ----------
     out : path
-        Folder for ``report.html`` (both summaries, linking the full reports), ``langid.html`` and
-        ``bbc.html``; created if needed.
+        Folder for ``report.html`` (every summary, linking the full reports), ``langid.html``,
+        ``bbc.html``, ``specialize.html`` and ``pipeline.yaml``; created if needed.
     device : str
         Where the models run, as in `specnb.load`.
     file : text stream, optional
@@ -174,7 +192,7 @@ def run_demo(out="build/demo", *, device: str = "auto", file=None) -> list:
     Returns
     -------
     list of Comparison
-        Language ID, then BBC topics.
+        Language ID, BBC topics, then the specialists on their held-out BBC articles.
     """
     from ._compare import compare
     from .backends.model_registry import load
@@ -199,7 +217,10 @@ def run_demo(out="build/demo", *, device: str = "auto", file=None) -> list:
         sections.append((heading, comparison, f"{stem}.html"))
     out.mkdir(parents=True, exist_ok=True)
     run_pipeline_demo(out, device=device, say=say)
-    written = [c.to_html(out / report) for (_, c, report) in sections]
+    comparison, curve, extra = run_specialize_demo(device=device, say=say)
+    comparisons.append(comparison)
+    sections.append((SPECIALIZE_HEADING, comparison, "specialize.html", extra, [curve.figure()]))
+    written = [c.to_html(out / report) for (_, c, report, *_) in sections]
     index = write_index(out / "report.html", sections)
     say(f"\nreport: {index}  (full reports: {', '.join(str(p) for p in written)})")
     return comparisons
@@ -264,3 +285,94 @@ def run_pipeline_demo(out, *, device: str = "auto", say=print):
     pipe.to_yaml(path)
     say(f"pipeline: {path}  (specnb run {path} INPUT.csv -o OUT.parquet)")
     return pipe, result, sweep
+
+
+#: The Specialize section: BBC articles cut short (SmolLM2 pays per token), one stratified split (``eval``,
+#: seed 0), ``distil`` training texts that SmolLM2 labels, the learning curve's sizes (examples per class) and seeds.
+_SPECIALIZE = {"items": 300, "max_chars": 500, "eval": 0.2, "distil": 80, "sizes": (1, 2, 4, 8, 16, 32), "seeds": 5}
+SPECIALIZE_HEADING = ("Specialize: BBC topics, 300 articles (first 500 characters), one fixed split: specialists "
+                      "trained on MiniLM against MiniLM zero-shot and SmolLM2 on the held-out articles")
+
+
+def _against(comparison, models):
+    """Each model's accuracy on the comparison's items with its 95 % Wilson interval and macro-F1 (as
+    `LearningCurve.against` holds them)."""
+    import pandas as pd
+
+    from ._compare import metrics
+    from ._specialize.train import _wilson
+
+    table, rows = comparison.table, {}
+    gold = list(table["label"])
+    for m in models:
+        answers = list(table[m])
+        interval = _wilson(sum(a is not None and a == g for a, g in zip(answers, gold)), len(gold))
+        rows[m] = {"accuracy": interval["value"], "low": interval["low"], "high": interval["high"],
+                   "macro_f1": metrics.macro_f1(gold, answers)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def run_specialize_demo(*, device: str = "auto", say=print):
+    """Specialists trained here, on one fixed split of BBC articles: a head on MiniLM fitted on the gold labels,
+    one distilled from SmolLM2's answers to 80 training texts (no gold label in training; the teacher's answers
+    are kept in the run store, so a second run does not ask again), compared with MiniLM zero-shot and SmolLM2
+    on the held-out articles; then the head's learning curve against those two, on the same items.
+
+    Returns (comparison, learning curve, HTML fragment of the distilled figures and the curve's table)."""
+    from ._compare import compare
+    from ._specialize import LearningCurve, learning_curve, specialize
+    from .backends.model_registry import registry
+    from .datasets import BBC_DESCRIPTIONS, bbc_topics
+    from .tasks.base import text_digest
+
+    s = _SPECIALIZE
+    for alias in ("minilm-bbc", "minilm-bbc-distilled"):
+        if alias in registry:  # a second demo in the same process trains them again
+            registry.unload(alias)
+    base = registry.by_name("minilm", task="classify", device=device)
+    data = bbc_topics(s["items"], seed=0, max_chars=s["max_chars"])
+    head = specialize(base, data, eval=s["eval"], seed=0, alias="minilm-bbc", overwrite=True)
+    held = head.eval_data
+    unseen = set(head.training["held_out_digests"])
+    train = data[[text_digest(t) not in unseen for t in data["text"]]].reset_index(drop=True)
+    texts = train["text"].sample(s["distil"], random_state=0).tolist()  # texts only: no gold label
+    try:
+        distilled = specialize(base, texts, teacher="smollm2", labels=list(BBC_DESCRIPTIONS), eval=None, seed=0,
+                               alias="minilm-bbc-distilled", overwrite=True)
+    except InputError as exc:  # SmolLM2's answers left a topic with fewer than 2 texts (its answers vary by device)
+        distilled, distil = None, f"distilled from smollm2: not trained ({exc})"
+    smollm2 = registry.by_name("smollm2", device=device)
+    models = [head, *([distilled] if distilled else []), base, smollm2]
+    comparison = compare("classify", held, models, label_space=BBC_DESCRIPTIONS, name="demo: specialize")
+    curve = learning_curve(base, train, eval=held, sizes=s["sizes"], seeds=s["seeds"], progress=False)
+    curve = LearningCurve(curve.frame, _against(comparison, ["minilm", "smollm2"]), n_held_out=curve.n_held_out,
+                          base=curve.base, task=curve.task, method=curve.method, label_space=curve.label_space,
+                          split=curve.split, held_out=curve.held_out, comparison=comparison, settings=curve.settings)
+
+    n_train, n_held, summary = head.training["data"]["train"], len(held), comparison.summary
+    how = {"minilm-bbc": f"head on MiniLM, {n_train} gold labels", "minilm": "zero-shot: topic descriptions",
+           "smollm2": "zero-shot: ranks the topics"}
+    if distilled:
+        teacher, row = distilled.training["data"]["teacher"], summary.loc["minilm-bbc-distilled"]
+        how["minilm-bbc-distilled"] = f"head on MiniLM, {teacher['kept']} SmolLM2 answers, no gold"
+        rate = f", {teacher['items_per_s']:.2f} items/s" if teacher.get("items_per_s") else ""
+        distil = (f"distilled from smollm2: {len(texts)} training texts labelled by smollm2 (asked {teacher['asked']}, "
+                  f"{teacher['cached']} from the run store{rate}), no gold label in training; on the {n_held} held-out "
+                  f"articles it agrees with smollm2 on {format_share(row['agree:smollm2'], 1)} and is right on "
+                  f"{format_share(row['accuracy'], 1)} (smollm2: {format_share(summary.at['smollm2', 'accuracy'], 1)}),"
+                  f" at {row['items_per_s'] / summary.at['smollm2', 'items_per_s']:,.0f}x smollm2's items/s")
+    table = summary_table(comparison)
+    table.insert(0, "trained on", [how[m] for m in table.index])
+    crossings = [f"{what}: {curve.crossover_text(m)}" for m, what in (("minilm", "MiniLM zero-shot"),
+                                                                       ("smollm2", "SmolLM2"))]
+    say(f"\n== {SPECIALIZE_HEADING}\nrun {comparison.run_id}; {n_train} train / {n_held} held-out articles "
+        f"(stratified, seed 0); specialists saved in {Path(head.training['out']).parent}\n")
+    say(table[["trained on", "accuracy [95% CI]", "agree:smollm2", "items/s"]].to_string())
+    say(distil)
+    say(f"learning curve (head on MiniLM, mean held-out accuracy over {s['seeds']} subsets per size): "
+        + ", ".join(f"{size}/class {row['mean']:.3f}" for size, row in curve.summary.iterrows()))
+    for line in crossings:
+        say(f"crossover vs {line}")
+    extra = (f"<p>{html.escape(distil)}.</p>"
+             + "".join(f"<p>Crossover vs {html.escape(line)}.</p>" for line in crossings) + curve._repr_html_())
+    return comparison, curve, extra

@@ -229,7 +229,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def _free_device_cache() -> None:
+def free_device_cache() -> None:
+    """Release the cached blocks of the CUDA allocator (after an out-of-memory error)."""
     import sys
 
     torch = sys.modules.get("torch")
@@ -319,7 +320,7 @@ def run_batches(
                         raise
                     failure = str(exc) or type(exc).__name__  # keep the words, not the traceback's tensors
                 if failure is not None:
-                    _free_device_cache()
+                    free_device_cache()
                     if len(batch) == 1:
                         results[batch[0]] = _oom_prediction(lengths[batch[0]], failure)
                         stats.oom_failures += 1

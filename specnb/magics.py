@@ -7,6 +7,7 @@ the same way, with their type (``UsageError: AliasError: …``).
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 
@@ -58,11 +59,18 @@ specnb magics — specialists vs generalists, in the notebook
       --sample VAR previews every cell on VAR's first 20 items (--sample N: N items);
       --replace starts over.
 
-  %specnb specialize BASE --data VAR [--text COL] [--label COL] [--task T] [--as ALIAS]
-                        [--method head] [--eval F] [--max-length N] [--out PATH] [--overwrite]
+  %specnb specialize BASE --data VAR [--text COL] [--label COL] [--task T] [--as ALIAS] [--eval F]
+                        [--method head|finetune] [--epochs N] [--learning-rate X] [--batch-size N]
+                        [--patience N] [--teacher MODEL] [--min-confidence X] [--max-length N]
+                        [--out PATH] [--overwrite]
       Train a specialist on BASE (an encoder: minilm, a folder, a hub id) from the labelled
       DataFrame VAR (columns text and label unless named); returns the loaded model
       (model.training: held-out metrics; model.eval_data: the held-out items to compare on).
+      --method head fits a head on the frozen encoder; finetune trains it all (--epochs,
+      --learning-rate; --patience N: epochs without a better held-out accuracy before an early
+      stop). --teacher MODEL labels the texts, keeping answers scored >= --min-confidence.
+      --eval: the held-out share (0: none). The live training view's Stop button (or a kernel
+      interrupt) ends training after the current step.
 
   %specnb runs
       Stored runs, newest first (DataFrame).
@@ -101,6 +109,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _bounded(what: str, ok):
+    """An argument type: a finite number for which ``ok`` holds, else a `UsageError` saying it should be ``what``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and ok(value)):
+            raise UsageError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
+#: The settings %specnb specialize passes on only when given (specialize's defaults depend on the method).
+_TRAINING = {"--epochs": _positive_int, "--batch-size": _positive_int, "--patience": _positive_int, "--teacher": str,
+             "--learning-rate": _bounded("a number > 0", lambda v: v > 0), "--max-length": _positive_int,
+             "--min-confidence": _bounded("a number between 0 and 1", lambda v: 0 <= v <= 1)}
 _PARSERS: dict[str, MagicArgumentParser] = {}
 
 
@@ -161,9 +186,10 @@ def _build_parsers() -> None:
     p.add_argument("--label", default="label")
     p.add_argument("--task", default="classify")
     p.add_argument("--as", dest="alias")
-    p.add_argument("--method", default="head")
-    p.add_argument("--eval", type=float, default=0.2)
-    p.add_argument("--max-length", type=_positive_int)
+    p.add_argument("--method", choices=("head", "finetune"), default="head")
+    p.add_argument("--eval", type=_bounded("a held-out share from 0 (none) up to 1", lambda v: 0 <= v < 1), default=0.2)
+    for flag, kind in _TRAINING.items():
+        p.add_argument(flag, type=kind)
     p.add_argument("--out")
     p.add_argument("--overwrite", action="store_true")
     _PARSERS["specialize"] = p
@@ -275,9 +301,10 @@ class SpecnbMagics(Magics):
 
     def _specialize(self, args, cell):
         data = self._variable(self.shell.user_ns, args.data, "--data")
+        given = {k: v for k in (flag[2:].replace("-", "_") for flag in _TRAINING) if (v := getattr(args, k)) is not None}
         return specialize(args.base, data, task=args.task, text=args.text, label=args.label, method=args.method,
-                          eval=args.eval or None, max_length=args.max_length, device=self.device, out=args.out,
-                          alias=args.alias, overwrite=args.overwrite)
+                          eval=args.eval or None, device=self.device, out=args.out, alias=args.alias,
+                          overwrite=args.overwrite, **given)
 
     def _runs(self, args, cell):
         return runs()

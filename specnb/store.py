@@ -1,15 +1,18 @@
-"""The run store: every comparison, in one SQLite file (``$SPECNB_HOME/runs.sqlite``, WAL mode).
+"""The run store: every comparison and training run, in one SQLite file (``$SPECNB_HOME/runs.sqlite``, WAL).
 
-A run is written as it goes: its inputs and settings first, then each model's predictions chunk
-by chunk, each chunk in its own transaction. A run whose process dies keeps every finished chunk;
-`RunStore.runs` reports it as ``interrupted`` (its writer is gone) rather than ``running``.
+A run is written as it goes: its inputs and settings first, then each model's predictions (a comparison) or
+its training log (a training run, ``meta["kind"] == "train"``) chunk by chunk, each chunk in its own
+transaction. A run whose process dies keeps every finished chunk; `RunStore.runs` reports it as
+``interrupted`` (its writer is gone) rather than ``running``. ``answers`` caches a model's answers by
+(model-and-settings key, text digest), so that nobody pays twice for the same answer (a teacher's labels).
 
-Tables
-------
+Tables (schema version 2; a version-1 file gets ``train_log`` and ``answers`` when opened, its runs intact):
 runs         id, created, finished, status, task, name, n_items, inputs_digest, pid, host, meta (JSON)
 items        run_id, idx, input (JSON), label (JSON)
 run_models   run_id, position, model, info (JSON), stats (JSON)
 predictions  run_id, model, idx, prediction (JSON), seconds
+train_log    run_id, seq, event (step / eval / event), data (JSON)
+answers      key, digest, answer (JSON), created
 """
 
 from __future__ import annotations
@@ -26,49 +29,27 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import RunNotFoundError, SpecnbWarning, StoreError
+from .errors import InputError, RunNotFoundError, SpecnbWarning, StoreError
 
-__all__ = ["RunStore", "default_store", "SCHEMA_VERSION"]
+__all__ = ["RunStore", "default_store", "SCHEMA_VERSION", "LOG_EVENTS"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    finished REAL,
-    status TEXT NOT NULL,
-    task TEXT NOT NULL,
-    name TEXT,
-    n_items INTEGER NOT NULL,
-    inputs_digest TEXT NOT NULL,
-    pid INTEGER,
-    host TEXT,
-    meta TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS items (
-    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    input TEXT NOT NULL,
-    label TEXT,
-    PRIMARY KEY (run_id, idx)
-);
-CREATE TABLE IF NOT EXISTS run_models (
-    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    model TEXT NOT NULL,
-    info TEXT NOT NULL,
-    stats TEXT,
-    PRIMARY KEY (run_id, model)
-);
-CREATE TABLE IF NOT EXISTS predictions (
-    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    model TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    prediction TEXT NOT NULL,
-    seconds REAL NOT NULL,
-    PRIMARY KEY (run_id, model, idx)
-);
+CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, created REAL NOT NULL, finished REAL, status TEXT NOT NULL,
+    task TEXT NOT NULL, name TEXT, n_items INTEGER NOT NULL, inputs_digest TEXT NOT NULL, pid INTEGER, host TEXT,
+    meta TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, idx INTEGER NOT NULL,
+    input TEXT NOT NULL, label TEXT, PRIMARY KEY (run_id, idx));
+CREATE TABLE IF NOT EXISTS run_models (run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL, model TEXT NOT NULL, info TEXT NOT NULL, stats TEXT, PRIMARY KEY (run_id, model));
+CREATE TABLE IF NOT EXISTS predictions (run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    model TEXT NOT NULL, idx INTEGER NOT NULL, prediction TEXT NOT NULL, seconds REAL NOT NULL,
+    PRIMARY KEY (run_id, model, idx));
+CREATE TABLE IF NOT EXISTS train_log (run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (run_id, seq));
+CREATE TABLE IF NOT EXISTS answers (key TEXT NOT NULL, digest TEXT NOT NULL, answer TEXT NOT NULL,
+    created REAL NOT NULL, PRIMARY KEY (key, digest));
 """
 
 #: The columns of each table as `_SCHEMA` makes them: a store whose tables differ is not specnb's.
@@ -77,7 +58,12 @@ _COLUMNS = {
     "items": ["run_id", "idx", "input", "label"],
     "run_models": ["run_id", "position", "model", "info", "stats"],
     "predictions": ["run_id", "model", "idx", "prediction", "seconds"],
+    "train_log": ["run_id", "seq", "event", "data"],
+    "answers": ["key", "digest", "answer", "created"],
 }
+#: Events of a training run's log (`RunStore.add_train_log`).
+LOG_EVENTS = ("step", "eval", "event")
+_SQL_VARIABLES = 500  # digests per ``IN (...)`` query, well under SQLite's limit on bound variables
 #: Words of SQLite errors that mean the file is damaged or foreign (not a passing condition such as a lock).
 _DAMAGED = ("malformed", "not a database", "no such table", "no such column", "has no column", "corrupt")
 
@@ -251,6 +237,26 @@ class RunStore:
             )
             conn.execute("UPDATE run_models SET stats = ? WHERE run_id = ? AND model = ?", (dumps(stats), run_id, model))
 
+    def add_train_log(self, run_id: str, rows) -> None:
+        """Append ``rows`` of (event, dict) to a training run's log, in one transaction (event: `LOG_EVENTS`)."""
+        rows = list(rows)
+        bad = sorted({str(event) for event, _ in rows if event not in LOG_EVENTS})
+        if bad:
+            raise InputError(f"training log events are {', '.join(LOG_EVENTS)}; got {', '.join(bad)}")
+        with self._transaction() as conn:
+            last = conn.execute("SELECT max(seq) FROM train_log WHERE run_id = ?", (run_id,)).fetchone()[0]
+            start = 0 if last is None else last + 1
+            conn.executemany("INSERT INTO train_log (run_id, seq, event, data) VALUES (?, ?, ?, ?)",
+                             [(run_id, start + j, event, dumps(data)) for j, (event, data) in enumerate(rows)])
+
+    def add_answers(self, key: str, rows) -> None:
+        """Cache ``rows`` of (text digest, answer: JSON-able) under ``key`` (a model and its settings), in one
+        transaction; an answer already cached for the same (key, digest) is replaced."""
+        now = time.time()
+        with self._transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO answers (key, digest, answer, created) VALUES (?, ?, ?, ?)",
+                             [(key, digest, dumps(answer), now) for digest, answer in rows])
+
     def finish_run(self, run_id: str, status: str = "finished", summary: dict | None = None) -> None:
         with self._transaction() as conn:
             meta = self._meta(run_id, conn.execute("SELECT meta FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
@@ -276,7 +282,9 @@ class RunStore:
         return "interrupted" if status == "running" and not _alive(pid, host) else status
 
     def runs(self):
-        """Every run, newest first, as a DataFrame."""
+        """Every run, comparisons and training runs, newest first, as a DataFrame: id, created, status, kind
+        (``compare`` / ``train``), task, name, items, models, done (share of predictions stored; a training
+        run: its last logged step over its planned steps), seconds."""
         import pandas as pd
 
         with self._guard("reading"):
@@ -284,30 +292,65 @@ class RunStore:
                 "SELECT r.id, r.created, r.finished, r.status, r.task, r.name, r.n_items, r.pid, r.host, r.meta,"
                 " (SELECT group_concat(model, ',') FROM (SELECT model FROM run_models m WHERE m.run_id = r.id"
                 "  ORDER BY position)),"
-                " (SELECT count(*) FROM predictions p WHERE p.run_id = r.id)"
+                " (SELECT count(*) FROM predictions p WHERE p.run_id = r.id),"
+                " (SELECT data FROM train_log t WHERE t.run_id = r.id AND t.event = 'step' ORDER BY seq DESC LIMIT 1)"
                 " FROM runs r ORDER BY r.created DESC, r.id DESC"
             ).fetchall()
         records = []
-        for rid, created, finished, status, task, name, n, pid, host, meta, models, done in rows:
+        for rid, created, finished, status, task, name, n, pid, host, meta, models, done, step in rows:
             models = models.split(",") if models else []
             try:
                 meta = self._meta(rid, meta)
             except StoreError as exc:  # one damaged run must not hide the others
                 warnings.warn(f"{exc}; it is listed without its settings", SpecnbWarning, stacklevel=3)
                 meta = {}
+            kind = "train" if meta.get("kind") == "train" else "compare"
+            if kind == "train":
+                models, done = [str(meta.get("alias") or "")], self._trained_share(status, meta, step)
+            else:
+                done = done / (n * len(meta.get("models", models)) or 1) if n else 1.0
             records.append({
                 "id": rid,
                 "created": pd.Timestamp(created, unit="s").floor("s"),  # to the second, as people read it
                 "status": self._status(status, pid, host),
+                "kind": kind,
                 "task": task,
                 "name": name or "",  # not None (NaN beside runs that have a name)
                 "items": n,
                 "models": models,
-                "done": done / (n * len(meta.get("models", models)) or 1) if n else 1.0,
+                "done": done,
                 "seconds": None if finished is None else round(finished - created, 3),
             })
-        columns = ["id", "created", "status", "task", "name", "items", "models", "done", "seconds"]
+        columns = ["id", "created", "status", "kind", "task", "name", "items", "models", "done", "seconds"]
         return pd.DataFrame.from_records(records, columns=columns)
+
+    @staticmethod
+    def _trained_share(status: str, meta: dict, step) -> float:
+        """A training run's last logged step over its planned steps (1.0 once finished; 0.0 when unknown)."""
+        total = meta.get("total_steps")
+        try:
+            last = float((loads(step) or {}).get("step") or 0) if step is not None else 0.0
+            return 1.0 if status == "finished" else min(1.0, last / float(total)) if total else 0.0
+        except (ValueError, TypeError, AttributeError):  # a damaged log row
+            return 0.0
+
+    def cached_answers(self, key: str, digests) -> dict:
+        """The answers cached under ``key`` for these text digests, as {digest: answer} (a row that does not
+        decode counts as not cached, so it is asked again and replaced)."""
+        digests = list(dict.fromkeys(digests))
+        found = {}
+        with self._guard("reading"):
+            conn = self._reader()
+            for start in range(0, len(digests), _SQL_VARIABLES):
+                part = digests[start:start + _SQL_VARIABLES]
+                marks = ",".join("?" * len(part))
+                for digest, answer in conn.execute(
+                        f"SELECT digest, answer FROM answers WHERE key = ? AND digest IN ({marks})", (key, *part)):
+                    try:
+                        found[digest] = loads(answer)
+                    except ValueError:
+                        continue
+        return found
 
     def _not_found(self, run_id: str, conn: sqlite3.Connection) -> RunNotFoundError:
         recent = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY created DESC LIMIT 5")]
@@ -350,20 +393,12 @@ class RunStore:
             "SELECT model, idx, prediction, seconds FROM predictions WHERE run_id = ?", (run_id,)
         ):
             models[model]["predictions"][idx] = (loads(prediction), seconds)
-        return {
-            "id": run_id,
-            "created": created,
-            "finished": finished,
-            "status": self._status(status, pid, host),
-            "task": task,
-            "name": name,
-            "n_items": n,
-            "inputs_digest": digest,
-            "meta": meta,
-            "inputs": [loads(x) for x, _ in items],
-            "labels": [loads(y) for _, y in items],
-            "models": models,
-        }
+        log = [(event, loads(data)) for event, data in conn.execute(
+            "SELECT event, data FROM train_log WHERE run_id = ? ORDER BY seq", (run_id,))]
+        return {"id": run_id, "created": created, "finished": finished, "status": self._status(status, pid, host),
+                "task": task, "name": name, "n_items": n, "inputs_digest": digest, "meta": meta,
+                "inputs": [loads(x) for x, _ in items], "labels": [loads(y) for _, y in items], "models": models,
+                "log": log}
 
 
 _stores: dict[Path, RunStore] = {}

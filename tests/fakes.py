@@ -35,3 +35,38 @@ class FakeDevices:
 
     def empty_cache(self, device):
         self.emptied.append(device)
+
+
+def _recording_comm_class():
+    from comm.base_comm import BaseComm
+
+    class RecordingComm(BaseComm):
+        """A comm whose messages to the front end are kept in ``sent`` (no kernel needed)."""
+
+        def __init__(self, **kwargs):
+            self.sent: list[tuple[str, dict]] = []
+            super().__init__(**kwargs)
+
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            self.sent.append((msg_type, data or {}))
+
+    return RecordingComm
+
+
+def record_comms(monkeypatch) -> None:
+    """Make every widget's comm a recording one (for an autouse fixture of a widget test module)."""
+    import comm
+
+    recording = _recording_comm_class()
+    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: recording(**kwargs))
+
+
+def assert_same_weights(first, second) -> None:
+    """Two ``model.safetensors`` files hold bit-identical tensors under the same names."""
+    import torch
+    from safetensors.torch import load_file
+
+    a, b = load_file(first), load_file(second)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)

@@ -13,7 +13,8 @@ import pytest
 from specnb._catalog import ENTRIES
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ["gpu_encoder_vs_pipeline", "gpu_rank_vs_generate", "oom_retries", "oom_labels_equal"]
+KEYS = ["gpu_encoder_vs_pipeline", "gpu_rank_vs_generate", "oom_retries", "oom_labels_equal", "gpu_finetune_vs_trainer",
+        "gpu_finetune_vs_trainer_bf16"]
 
 
 @pytest.mark.skipif(
@@ -35,7 +36,7 @@ def test_gpu_bench_smoke(tmp_path):
     last = proc.stdout.strip().splitlines()[-1]
     fields = dict(part.split("=", 1) for part in last.split())
     assert list(fields) == KEYS, last
-    for key in KEYS[:2]:
+    for key in [*KEYS[:2], *KEYS[4:]]:
         value = float(fields[key])
         assert math.isfinite(value) and value > 0, last
     assert fields["oom_retries"] == fields["oom_labels_equal"] == "skipped", last

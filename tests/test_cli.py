@@ -190,7 +190,7 @@ def test_runs_lists_shows_and_deletes_stored_runs(langid_csv, tmp_path, specnb_h
 
 # -- the demo ----------------------------------------------------------------------------------------
 @pytest.mark.real
-def test_demo_compares_on_both_sets_and_writes_the_report(tmp_path):
+def test_demo_compares_on_both_sets_trains_specialists_and_writes_the_report(tmp_path):
     home = tmp_path / "specnb-home"
     home.mkdir()
     (SHARED_HOME / "gguf").mkdir(parents=True, exist_ok=True)
@@ -198,11 +198,11 @@ def test_demo_compares_on_both_sets_and_writes_the_report(tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", SPECNB_HOME=str(home))
     out_dir = tmp_path / "demo"
     out = subprocess.run([sys.executable, "-m", "specnb", "demo", "--out", str(out_dir)], capture_output=True,
-                         text=True, env=env, timeout=600)
+                         text=True, env=env, timeout=1200)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Language ID" in out.stdout and "BBC News topics" in out.stdout
     headers = [line for line in out.stdout.splitlines() if "accuracy [95% CI]" in line]
-    assert len(headers) == 2
+    assert len(headers) == 3  # the two comparisons and the specialists' short table
     langid_accuracy = float(re.search(r"^langid +specialist +\S+ +240 +\S+ +(\d+\.\d)%", out.stdout,
                                       flags=re.M).group(1))
     minilm_accuracy = float(re.search(r"^minilm +specialist +\S+ +100 +\S+ +(\d+\.\d)%", out.stdout,
@@ -214,11 +214,33 @@ def test_demo_compares_on_both_sets_and_writes_the_report(tmp_path):
     for page in ["langid.html", "bbc.html"]:
         assert f'href="{page}"' in report and (out_dir / page).stat().st_size > 100_000
     stored = specnb.store.RunStore(home / "runs.sqlite").runs()
-    assert sorted(stored["name"]) == ["demo: bbc topics", "demo: langid"]
+    compared = stored[stored["kind"] == "compare"]
+    assert sorted(compared["name"]) == ["demo: bbc topics", "demo: langid", "demo: specialize"]
+    trained = [alias for models in stored[stored["kind"] == "train"]["models"] for alias in models]
+    assert sorted(trained) == ["minilm-bbc", "minilm-bbc-distilled"]
     # the pipeline: language ID, then English texts through the topic cascade, its profile and a sweep
     assert "== Pipeline" in out.stdout and "threshold sweep" in out.stdout
     assert re.search(r"80 texts; 40 English; topic accuracy 0\.\d+ on 40 BBC articles", out.stdout)
     assert re.search(r"\[1\.en\.0\] topic = cascade\(minilm, smollm2.*% to the fallback", out.stdout)
+    # the specialists: a head on gold labels, one distilled from SmolLM2's answers, and the learning curve,
+    # compared with MiniLM zero-shot and SmolLM2 on the same held-out articles
+    assert "== Specialize" in out.stdout and "240 train / 60 held-out articles" in out.stdout
+    for model in ["minilm-bbc", "minilm-bbc-distilled", "minilm", "smollm2"]:
+        assert re.search(rf"^{re.escape(model)} +.*\d+\.\d% \[\d+\.\d%, \d+\.\d%\]", out.stdout, flags=re.M), model
+    assert re.search(r"distilled from smollm2: 80 training texts labelled by smollm2 \(asked (80|0), (0|80) from the "
+                     r"run store.*no gold label in training; on the 60 held-out articles it agrees with smollm2 on "
+                     r"\d+\.\d% and is right on \d+\.\d% \(smollm2: \d+\.\d%\)", out.stdout)
+    assert re.search(r"learning curve .*: 1/class 0\.\d+, 2/class", out.stdout)
+    crossings = re.findall(r"^crossover vs (MiniLM zero-shot|SmolLM2): (minilm|smollm2) \(\d\.\d+\): "
+                           r"(beaten from \d+ examples per class on|not beaten within 32 examples per class)",
+                           out.stdout, flags=re.M)
+    assert [c[:2] for c in crossings] == [("MiniLM zero-shot", "minilm"), ("SmolLM2", "smollm2")], crossings
+    section = report[report.index("<h2>Specialize"):]
+    assert 'href="specialize.html"' in section and (out_dir / "specialize.html").stat().st_size > 100_000
+    assert "minilm-bbc-distilled" in section and "distilled from smollm2" in section
+    assert "learning curve · minilm" in section and "Crossover vs MiniLM zero-shot" in section
+    assert section.count("Plotly.newPlot(") == 1 and "Learning curve" in section  # the figure, drawn offline:
+    assert report.count("<script>") > 1 and "<script src" not in report  # plotly.js inlined, no CDN
     pipe = specnb.Pipeline.from_yaml(out_dir / "pipeline.yaml")
     assert [s["kind"] for s in pipe.stages] == ["model", "route"]
     from specnb.datasets import BBC_DESCRIPTIONS

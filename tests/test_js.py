@@ -36,11 +36,11 @@ def test_bundles_are_built_from_the_current_sources(tmp_path):
     env = {**os.environ, "SPECNB_STATIC_OUT": str(tmp_path)}
     result = subprocess.run(["node", "build.mjs"], cwd=JS, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("model_panel.js", "compare_view.js", "pipeline_view.js", "widgets.css"):
+    for name in ("model_panel.js", "compare_view.js", "pipeline_view.js", "training_view.js", "widgets.css"):
         assert (tmp_path / name).read_bytes() == (STATIC / name).read_bytes(), f"{name} is stale: run `make js`"
 
 
-@pytest.mark.parametrize("name", ["model_panel.js", "compare_view.js", "pipeline_view.js"])
+@pytest.mark.parametrize("name", ["model_panel.js", "compare_view.js", "pipeline_view.js", "training_view.js"])
 def test_bundles_are_small_esm_without_html_injection(name):
     text = (STATIC / name).read_text(encoding="utf-8")
     assert len(text) < 60_000

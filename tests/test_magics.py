@@ -310,3 +310,53 @@ def test_labels_take_the_expressions_a_cell_body_takes(shell):
     assert frame.inputs == SENTENCES[:2]
     with pytest.raises(UsageError, match=r"^--labels gold\[7\]: IndexError: list index out of range$"):
         shell.run_cell_magic("specnb", "compare langid --models english --labels gold[7]", body)
+
+
+# -- %specnb specialize ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("flags, message", [
+    ("--method lora", "argument --method: invalid choice: 'lora'"),
+    ("--epochs 0", "expected a number >= 1, got 0"),
+    ("--epochs two", "expected a whole number, got 'two'"),
+    ("--learning-rate 0", "expected a number > 0, got '0'"),
+    ("--learning-rate nan", "expected a number > 0, got 'nan'"),
+    ("--batch-size -4", "expected a number >= 1, got -4"),
+    ("--min-confidence 1.5", "expected a number between 0 and 1, got '1.5'"),
+    ("--eval 1", "expected a held-out share from 0 \\(none\\) up to 1, got '1'"),
+    ("--eval -0.1", "expected a held-out share"),
+    ("--max-length 0", "expected a number >= 1"),
+    ("--patience 0", "expected a number >= 1"),
+    ("--teacher", "argument --teacher: expected one argument"),
+])
+def test_specialize_refuses_bad_settings_before_training(shell, monkeypatch, flags, message):
+    monkeypatch.setattr("specnb.magics.specialize", lambda *a, **k: pytest.fail("trained"))
+    shell.user_ns["df"] = pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"]})
+    with pytest.raises(UsageError, match=message):
+        shell.run_line_magic("specnb", f"specialize minilm --data df {flags}")
+
+
+def test_specialize_passes_only_the_settings_given(shell, monkeypatch):
+    calls = []
+    monkeypatch.setattr("specnb.magics.specialize", lambda base, data, **kwargs: calls.append(kwargs) or "model")
+    shell.user_ns["df"] = pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"]})
+    assert shell.run_line_magic("specnb", "specialize minilm --data df") == "model"
+    assert shell.run_line_magic("specnb", "specialize minilm --data df --method finetune --epochs 3 "
+                                "--learning-rate 2e-4 --batch-size 8 --teacher smollm2 --min-confidence 0.7 "
+                                "--max-length 64 --patience 4 --eval 0 --as topics --out /tmp/x --overwrite") == "model"
+    plain, full = calls
+    assert plain == {"task": "classify", "text": "text", "label": "label", "method": "head", "eval": 0.2,
+                     "device": "auto", "out": None, "alias": None, "overwrite": False}
+    assert full == {**plain, "method": "finetune", "eval": None, "out": "/tmp/x", "alias": "topics", "overwrite": True,
+                    "epochs": 3, "learning_rate": 2e-4, "batch_size": 8, "teacher": "smollm2", "min_confidence": 0.7,
+                    "max_length": 64, "patience": 4}
+
+
+def test_specialize_finetunes_from_the_magic(shell, tiny_embed_dir):
+    from test_specialize import _data
+
+    shell.user_ns["reviews"] = _data()
+    model = shell.run_line_magic("specnb", f"specialize {tiny_embed_dir} --data reviews --task sentiment --as tuned "
+                                           "--method finetune --epochs 1 --learning-rate 1e-3 --batch-size 4")
+    assert model is specnb.get("tuned")
+    settings = model.training["settings"]
+    assert model.training["method"] == "finetune" and settings["epochs"] == 1 and settings["batch_size"] == 4
+    assert settings["learning_rate"] == 1e-3

@@ -12,6 +12,9 @@ EXPECTED = {
     "pipelines.ipynb": ["PipelineView", "topic:by", "fallback_share", "usd_per_1m", "kind: cascade"],
     "magics.ipynb": ["%%specnb compare", "ModelPanel", "CompareView", "specnb.Model 'smollm2'", "items_per_s",
                      "unloaded smollm2", "task=langid items=60"],
+    "specialize.ipynb": ["TrainingWidget: bbc-finetune", "held-out accuracy", "best epoch", "student agrees with SmolLM2",
+                         "second call: asked 0", "examples per class", "Learning curve:", "kinds: ['compare', 'train']",
+                         "model.safetensors", "training.json", "same labels: True", "specnb.Model 'bbc-magic'"],
 }
 
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import math
 
-import comm
 import numpy as np
 import pandas as pd
 import pytest
-from comm.base_comm import BaseComm
 
 import specnb
 from specnb.compose.spec import render
@@ -18,21 +16,14 @@ from specnb.errors import InputError
 from specnb.widgets import PipelineView
 from specnb.widgets.pipeline_view import CELL_CHARS, MAX_ROWS, _cell
 
+from fakes import record_comms
+
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-class RecordingComm(BaseComm):
-    def __init__(self, **kwargs):
-        self.sent: list[tuple[str, dict]] = []
-        super().__init__(**kwargs)
-
-    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-        self.sent.append((msg_type, data or {}))
 
 
 @pytest.fixture(autouse=True)
 def recording_comm(monkeypatch):
-    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(**kwargs))
+    record_comms(monkeypatch)
 
 
 @specnb.stage(reads=["text"], writes=["n"])

@@ -115,6 +115,11 @@ def test_a_real_minilm_head_learns_bbc_topics(home):
     assert model.tasks == ("classify",) and set(model.training["label_space"]) == set(data["label"])
     assert json.loads((home / "specialists" / "minilm-classify" / "tokenizer_config.json").read_text())[
         "model_max_length"] == 128
+    card = (home / "specialists" / "minilm-classify" / "README.md").read_text()
+    assert "base_model: sentence-transformers/all-MiniLM-L6-v2\n" in card  # the catalog name's hub id
+    assert "stratified 30% held out, seed 0" in card
+    run = specnb.get_run(model.training["run_id"])  # the training run in the store
+    assert run.alias == "minilm-classify" and run.status == "finished"
 
 
 def test_an_existing_out_is_refused_unless_overwrite(home, tiny_embed_dir, tmp_path):
@@ -126,6 +131,23 @@ def test_an_existing_out_is_refused_unless_overwrite(home, tiny_embed_dir, tmp_p
     assert (out / "keep.txt").exists()
     model = specnb.specialize(str(tiny_embed_dir), _data(), out=out, overwrite=True, progress=False)
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").exists() and model.loaded
+
+
+def test_a_rerun_cell_replaces_the_loaded_model_only_with_overwrite(home, tiny_embed_dir, monkeypatch):
+    import specnb._specialize.train as train
+
+    first = specnb.specialize(str(tiny_embed_dir), _data(), alias="again", progress=False)
+    with pytest.raises(InputError, match="'again' is already loaded; pass overwrite=True"):
+        specnb.specialize(str(tiny_embed_dir), _data(), alias="again", progress=False)
+    monkeypatch.setattr(train, "model_card", lambda **kwargs: (_ for _ in ()).throw(RuntimeError("disk full")))
+    with pytest.raises(RuntimeError, match="disk full"):  # a failed re-run keeps the loaded model and its folder
+        specnb.specialize(str(tiny_embed_dir), _data(), alias="again", overwrite=True, progress=False)
+    assert specnb.get("again") is first and first.loaded and (home / "specialists" / "again" / "config.json").exists()
+    monkeypatch.undo()
+    second = specnb.specialize(str(tiny_embed_dir), _data(), alias="again", overwrite=True, seed=1, progress=False)
+    assert specnb.get("again") is second and second is not first and not first.loaded
+    assert second.training["settings"]["seed"] == 1 and "base_model:" not in (
+        home / "specialists" / "again" / "README.md").read_text()  # a local base is no hub id
 
 
 def test_a_failed_run_leaves_no_folder(home, tiny_embed_dir, monkeypatch):
@@ -171,7 +193,7 @@ def test_a_held_out_dataframe_of_its_own(home, tiny_embed_dir):
     (_data(), {"labels": ["positive", "neutral"], "task": "sentiment"}, r"labels \['negative'\] are not in labels="),
     (_data(), {"text": "body"}, "data has no text column 'body'"),
     (_data(), {"eval": 1.5}, "eval= is the held-out share"),
-    (_data(), {"task": "ner"}, "task= must be one of classify, sentiment, langid"),
+    (_data(), {"task": "ner"}, "ner labels are each text's entities"),
     (_data(), {"method": "magic"}, "method='magic' is not a training method; valid: 'head'"),
     (_data(), {"batch_size": 0}, "batch_size= must be a positive int"),
     ("texts.csv", {}, "a DataFrame with 'text' and 'label' columns"),

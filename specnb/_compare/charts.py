@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from ..presentation import MISSING, finite_or_nan, format_bytes, format_interval, format_value
 
-__all__ = ["figures", "model_colors", "pareto_front", "plotly_js", "POINTS_LIMIT", "TEXT_LIMIT"]
+__all__ = ["figures", "learning_curve_figure", "model_colors", "pareto_front", "plotly_js", "POINTS_LIMIT", "TEXT_LIMIT"]
 
 #: Latency charts draw each item as a point up to this many items per model; above, box statistics only.
 POINTS_LIMIT = 2000
@@ -249,3 +249,66 @@ def figures(comparison) -> dict[str, go.Figure]:
         out["confusion"] = _confusion(comparison)
     out["memory"] = _memory(comparison, colors)
     return out
+
+
+def _rgba(color: str, alpha: float) -> str:
+    r, g, b = plotly.colors.hex_to_rgb(color) if color.startswith("#") else plotly.colors.unlabel_rgb(color)
+    return f"rgba({int(r)}, {int(g)}, {int(b)}, {alpha})"
+
+
+def learning_curve_figure(curve) -> go.Figure:
+    """A `LearningCurve` as a figure: the specialist's mean held-out accuracy per size (band: min to max over
+    seeds; error bars: the Wilson interval at the mean; dots: each seed), each ``against`` model as a dashed
+    horizontal line with its interval as a band, each crossover as a star, examples per class on a log-2 axis."""
+    summary, frame, against = curve.summary, curve.frame, curve.against
+    name = f"specialist ({curve.method} on {curve.base})"
+    colors = model_colors([name, *map(str, against.index)])
+    sizes = [int(s) for s in summary.index]
+    fig = go.Figure()
+    if sizes:
+        edge = (sizes[0] / 1.25, sizes[-1] * 1.25)
+        for m, row in against.iterrows():
+            color, label = colors[str(m)], _text(m)
+            fig.add_trace(go.Scatter(x=[*edge, *edge[::-1]], y=[row["high"]] * 2 + [row["low"]] * 2, mode="lines",
+                                     fill="toself", fillcolor=_rgba(color, 0.12), line={"width": 0},
+                                     hoverinfo="skip", legendgroup=label, showlegend=False, name=label))
+            fig.add_trace(go.Scatter(
+                x=list(edge), y=[row["accuracy"]] * 2, mode="lines", name=label, legendgroup=label,
+                line={"color": color, "dash": "dash", "width": 2},
+                hovertemplate=(f"<b>{label}</b><br>accuracy: {row['accuracy']:.3f} "
+                               f"{_interval_text(row['low'], row['high'])}<extra></extra>")))
+        color = colors[name]
+        fig.add_trace(go.Scatter(x=[*sizes, *sizes[::-1]], y=[*summary["max"], *summary["min"][::-1]], mode="lines",
+                                 fill="toself", fillcolor=_rgba(color, 0.18), line={"width": 0}, hoverinfo="skip",
+                                 name="min to max over seeds"))
+        fig.add_trace(go.Scatter(
+            x=frame["size"].tolist(), y=frame["accuracy"].tolist(), mode="markers", name="each seed",
+            marker={"color": color, "size": 6, "opacity": 0.45}, customdata=frame[["seed", "n_train"]].to_numpy(),
+            hovertemplate="%{x} per class, seed %{customdata[0]} (%{customdata[1]} texts): %{y:.3f}<extra></extra>"))
+        fig.add_trace(go.Scatter(
+            x=sizes, y=summary["mean"].tolist(), mode="lines+markers", name=_text(name),
+            line={"color": color, "width": 2.5}, marker={"color": color, "size": 8},
+            error_y={"type": "data", "symmetric": False, "color": color, "thickness": 1, "width": 3,
+                     "array": (summary["high"] - summary["mean"]).clip(lower=0).tolist(),
+                     "arrayminus": (summary["mean"] - summary["low"]).clip(lower=0).tolist()},
+            customdata=summary[["low", "high", "seeds"]].to_numpy(),
+            hovertemplate=("%{x} per class: mean %{y:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}] over "
+                           "%{customdata[2]} seeds<extra></extra>")))
+        for m, size in curve.crossover.items():
+            if size is None:
+                continue
+            label = _text(m)
+            fig.add_trace(go.Scatter(
+                x=[size], y=[summary.at[size, "mean"]], mode="markers+text", name=f"beats {label}",
+                legendgroup=label, marker={"symbol": "star", "size": 16, "color": colors[str(m)],
+                                           "line": {"color": "#1f2937", "width": 1}},
+                text=[f"beats {label} from {size}/class"], textposition="top left" if size == sizes[-1] else "top right",
+                hovertemplate=f"beats {label} from {size} examples per class on<extra></extra>"))
+        fig.update_xaxes(type="log", tickvals=sizes, ticktext=[str(s) for s in sizes],
+                         range=[math.log10(edge[0]), math.log10(edge[1])])
+    fig.update_xaxes(title_text="labelled examples per class (log scale)")
+    fig.update_yaxes(title_text=f"held-out accuracy ({curve.n_held_out} items, 95 % Wilson)")
+    never = [_text(m) for m, size in curve.crossover.items() if size is None]
+    note = f"; never beats {', '.join(never)}" if never else ""
+    return _layout(fig, f"Learning curve: {_text(curve.base)} {_text(curve.method)} specialist{note}", height=480,
+                   legend={"title": {"text": "model"}})

@@ -15,6 +15,7 @@ from ..tasks.base import is_missing, text_digest
 from ..tasks.ner import entity_type
 from .arguments import check_options, gold_labels, split_inputs
 from .comparison import Comparison
+from .training_run import TrainingRun
 
 __all__ = ["compare", "runs", "get_run", "delete_run", "COMPARED_TASKS"]
 
@@ -358,20 +359,23 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
 
 
 def runs():
-    """Stored comparisons, newest first: id, created, status (``finished``, ``running``,
-    ``interrupted``, ``failed``), task, name, items, models, done (share of predictions stored),
-    seconds."""
+    """Stored runs, comparisons and training runs, newest first: id, created, status (``finished``,
+    ``stopped``, ``running``, ``interrupted``, ``failed``), kind (``compare`` / ``train``), task, name, items,
+    models, done (share of predictions stored; a training run: of its planned steps), seconds."""
     return default_store().runs()
 
 
-def get_run(run_id: str) -> Comparison:
-    """Rebuild a stored comparison (in any process); an interrupted run keeps its finished items."""
+def get_run(run_id: str):
+    """Rebuild a stored run (in any process): a `Comparison`, or a `TrainingRun` for a training run; an
+    interrupted run keeps its finished items (or steps)."""
     if not isinstance(run_id, str):
         raise InputError(f"run ids are strings such as '20261129-181500-a1b2c3', got {run_id!r:.40}")
-    return Comparison.from_record(default_store().read(run_id))
+    record = default_store().read(run_id)
+    if record["meta"].get("kind") == "train":
+        return TrainingRun.from_record(record)
+    return Comparison.from_record(record)
 
 
 def delete_run(run_id: str) -> None:
-    """Delete a stored comparison and its items."""
+    """Delete a stored run (a comparison or a training run) and everything kept with it."""
     default_store().delete(run_id)
-

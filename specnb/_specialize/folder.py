@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -67,28 +68,52 @@ def _metric_rows(metrics: dict) -> str:
     return "\n".join(rows)
 
 
+def _split_text(split: dict) -> str:
+    """``stratified 20 % held out, seed 0`` from the recorded split."""
+    kind = split.get("kind", "none")
+    if kind == "none":
+        return "no held-out split"
+    if kind == "given":
+        return "held-out items given apart (eval= a DataFrame)"
+    share = split.get("fraction")
+    share = f"{share:.0%} " if isinstance(share, (int, float)) else ""
+    return f"{kind} {share}held out, seed {split.get('seed')}"
+
+
 def model_card(*, alias: str, base: str, method: str, task: str, label_space, data: dict, metrics: dict,
-               settings: dict, seconds: float, version: str) -> str:
-    """The model card: base, method, data digest and size, label space, held-out metrics with 95 % intervals,
-    training settings, seconds and the specnb version."""
+               settings: dict, seconds: float, version: str, tags=None) -> str:
+    """The model card: base, method, data digest and size, label space (ner: the entity types and the BIO
+    ``tags``), held-out metrics with 95 % intervals, training settings, seconds and the specnb version."""
     labels = ", ".join(f"`{x}`" for x in label_space)
     held = _metric_rows(metrics) or "| (no held-out split) | | |"
     knobs = "\n".join(f"- `{k}`: {v}" for k, v in settings.items())
+    if task == "ner":
+        pipeline_tag = "token-classification"
+        usage = ('`transformers.pipeline("token-classification", model=<this folder>, aggregation_strategy="simple")`'
+                 " loads it without specnb")
+        tagged = ", ".join(f"`{x}`" for x in (tags or ()))
+        space = f"- **Entity types**: {labels} (BIO tags {tagged}; held-out metrics are entity-level, exact spans)"
+    else:
+        pipeline_tag = "text-classification"
+        usage = '`transformers.pipeline("text-classification", model=<this folder>)` loads it without specnb'
+        space = f"- **Labels**: {labels}"
+    hub_id = re.fullmatch(r"[\w.\-]+/[\w.\-]+", base) and not Path(base).expanduser().exists()
+    front = f"base_model: {base}\n" if hub_id else ""  # the hub's link to the base (a hub id only, not a path)
     return f"""---
 library_name: transformers
-pipeline_tag: text-classification
-tags: [specnb, {task}]
+pipeline_tag: {pipeline_tag}
+{front}tags: [specnb, {task}]
 ---
 
 # {alias}
 
 A {task} specialist trained with specnb's `specialize` (method `{method}`) on the
 base model `{base}`. It is a plain transformers folder:
-`transformers.pipeline("text-classification", model=<this folder>)` loads it without specnb.
+{usage}.
 
-- **Labels**: {labels}
+{space}
 - **Training data**: {data['train']:,} texts (digest `{data['digest']}`); held-out: {data['held_out']:,}
-  ({data['split']})
+  ({_split_text(data['split'])})
 - **Seconds**: {seconds:.1f}
 - **specnb**: {version}
 

@@ -1,4 +1,5 @@
-"""specnb's Jupyter widgets (anywidget): the model panel, the compare view and the pipeline view.
+"""specnb's Jupyter widgets (anywidget): the model panel, the compare view, the pipeline view and the training
+view.
 
 Each is traitlets plus one built ESM file in ``specnb/static/`` (sources in ``js/``). They show what the
 Python objects hold and call the public API; nothing here is needed outside Jupyter. `display` registers
@@ -8,7 +9,7 @@ view).
 
 from __future__ import annotations
 
-__all__ = ["ModelPanel", "CompareView", "PipelineView"]
+__all__ = ["ModelPanel", "CompareView", "PipelineView", "TrainingView"]
 
 
 def __getattr__(name):
@@ -24,4 +25,8 @@ def __getattr__(name):
         from .pipeline_view import PipelineView
 
         return PipelineView
+    if name == "TrainingView":
+        from .training_view import TrainingView
+
+        return TrainingView
     raise AttributeError(f"module 'specnb.widgets' has no attribute {name!r}")

@@ -6,8 +6,9 @@ The core classes (`Comparison`, `Pipeline`, `Sweep`) know how to be text and HTM
 a `Pipeline` as the pipeline view and a `Sweep` as its table and chart — as the last expression of a
 cell or through ``display()``. ``%load_ext specnb`` registers them, and so does ``import specnb``
 inside a running kernel; both also make specnb's progress bars `widgets.progress.notebook_bar`,
-which turns into a line of text when it finishes. Outside a kernel (terminal IPython, scripts) nothing is registered and IPython
-shows the HTML and text as it would for any object.
+which turns into a line of text when it finishes, and make every ``specialize(..., progress=None)``
+run report to a live `widgets.training_view.TrainingView`. Outside a kernel (terminal IPython,
+scripts) nothing is registered and IPython shows the HTML and text as it would for any object.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def register(shell=None) -> bool:
     for (module, name), printer in _PRINTERS.items():
         formatter.for_type_by_name(module, name, printer)
     _use_notebook_bars(True)
+    _use_training_view(True)
     return True
 
 
@@ -98,6 +100,33 @@ def _use_notebook_bars(on: bool) -> None:
     progress.use(notebook_bar)
 
 
+def _training_view():
+    """The monitor of a ``specialize(..., progress=None)`` run in a kernel: the live training view (none at all
+    when ``specnb.config.progress`` is off)."""
+    from .._specialize.monitor import TrainingMonitor
+    from ..settings import config
+
+    if not config.progress:
+        return TrainingMonitor()
+    from .training_view import TrainingView
+
+    return TrainingView()
+
+
+def _use_training_view(on: bool) -> None:
+    """``specialize(..., progress=None)`` reports to `_training_view` (when anywidget is there)."""
+    from .._specialize import monitor
+
+    if not on:
+        monitor.use(None)
+        return
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        return
+    monitor.use(_training_view)
+
+
 def unregister(shell=None) -> None:
     """Remove the formatters `register` added (the objects then show as their HTML and text)."""
     if shell is None:
@@ -110,3 +139,4 @@ def unregister(shell=None) -> None:
     for module, name in _PRINTERS:
         formatter.pop(f"{module}.{name}", None)
     _use_notebook_bars(False)
+    _use_training_view(False)
