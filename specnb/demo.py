@@ -294,24 +294,6 @@ SPECIALIZE_HEADING = ("Specialize: BBC topics, 300 articles (first 500 character
                       "trained on MiniLM against MiniLM zero-shot and SmolLM2 on the held-out articles")
 
 
-def _against(comparison, models):
-    """Each model's accuracy on the comparison's items with its 95 % Wilson interval and macro-F1 (as
-    `LearningCurve.against` holds them)."""
-    import pandas as pd
-
-    from ._compare import metrics
-    from ._specialize.train import _wilson
-
-    table, rows = comparison.table, {}
-    gold = list(table["label"])
-    for m in models:
-        answers = list(table[m])
-        interval = _wilson(sum(a is not None and a == g for a, g in zip(answers, gold)), len(gold))
-        rows[m] = {"accuracy": interval["value"], "low": interval["low"], "high": interval["high"],
-                   "macro_f1": metrics.macro_f1(gold, answers)}
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
 def run_specialize_demo(*, device: str = "auto", say=print):
     """Specialists trained here, on one fixed split of BBC articles: a head on MiniLM fitted on the gold labels,
     one distilled from SmolLM2's answers to 80 training texts (no gold label in training; the teacher's answers
@@ -321,6 +303,7 @@ def run_specialize_demo(*, device: str = "auto", say=print):
     Returns (comparison, learning curve, HTML fragment of the distilled figures and the curve's table)."""
     from ._compare import compare
     from ._specialize import LearningCurve, learning_curve, specialize
+    from ._specialize.curve import against_frame
     from .backends.model_registry import registry
     from .datasets import BBC_DESCRIPTIONS, bbc_topics
     from .tasks.base import text_digest
@@ -345,7 +328,7 @@ def run_specialize_demo(*, device: str = "auto", say=print):
     models = [head, *([distilled] if distilled else []), base, smollm2]
     comparison = compare("classify", held, models, label_space=BBC_DESCRIPTIONS, name="demo: specialize")
     curve = learning_curve(base, train, eval=held, sizes=s["sizes"], seeds=s["seeds"], progress=False)
-    curve = LearningCurve(curve.frame, _against(comparison, ["minilm", "smollm2"]), n_held_out=curve.n_held_out,
+    curve = LearningCurve(curve.frame, against_frame(comparison, ["minilm", "smollm2"]), n_held_out=curve.n_held_out,
                           base=curve.base, task=curve.task, method=curve.method, label_space=curve.label_space,
                           split=curve.split, held_out=curve.held_out, comparison=comparison, settings=curve.settings)
 

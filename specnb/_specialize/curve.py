@@ -26,7 +26,7 @@ import os
 from ..errors import InputError, TaskError
 from .data import TRAINED_TASKS, prepare
 
-__all__ = ["learning_curve", "LearningCurve", "crossover_size", "subsets", "CURVE_METHODS"]
+__all__ = ["learning_curve", "LearningCurve", "against_frame", "crossover_size", "subsets", "CURVE_METHODS"]
 
 #: Methods `learning_curve` fits (``method=``).
 CURVE_METHODS = ("head",)
@@ -232,27 +232,32 @@ def _descriptions(label_space, space) -> dict | None:
     return {x: folded[x.casefold()] for x in space}
 
 
-def _score_against(models, task, prepared, progress, descriptions=None) -> tuple:
+def against_frame(comparison, models):
+    """Each of ``models``' accuracy on ``comparison``'s items (95 % Wilson interval) and macro-F1, as
+    `LearningCurve.against` holds them."""
     import pandas as pd
 
-    from .._compare import compare
     from .._compare import metrics as scores
     from .train import _wilson
 
-    if not models:
-        return None, None
-    held = prepared.frame("held_out")
-    comparison = compare(task, held, models, store=False, progress=progress,
-                         label_space=descriptions or list(prepared.label_space))
-    gold = list(held["label"])
-    rows = {}
-    for m in comparison.models:
-        answers = list(comparison.table[m])
-        hits = sum(a is not None and a == g for a, g in zip(answers, gold))
-        interval = _wilson(hits, len(gold))
+    table, rows = comparison.table, {}
+    gold = list(table["label"])
+    for m in models:
+        answers = list(table[m])
+        interval = _wilson(sum(a is not None and a == g for a, g in zip(answers, gold)), len(gold))
         rows[m] = {"accuracy": interval["value"], "low": interval["low"], "high": interval["high"],
                    "macro_f1": scores.macro_f1(gold, answers)}
-    return pd.DataFrame.from_dict(rows, orient="index"), comparison
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _score_against(models, task, prepared, progress, descriptions=None) -> tuple:
+    from .._compare import compare
+
+    if not models:
+        return None, None
+    comparison = compare(task, prepared.frame("held_out"), models, store=False, progress=progress,
+                         label_space=descriptions or list(prepared.label_space))
+    return against_frame(comparison, comparison.models), comparison
 
 
 def learning_curve(base, data, *, sizes=None, against=(), seeds: int = 3, task: str = "classify", text: str = "text",
