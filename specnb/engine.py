@@ -56,6 +56,14 @@ class RunStats:
         Out-of-memory errors that made the engine halve a batch.
     oom_failures : int
         Inputs that ran out of memory even alone (they hold `Invalid` predictions).
+    method : str or None
+        How an endpoint model answered (``rank``, ``choice``, ``generate``, ...); None in the kernel.
+    requests, cached, retries, rate_limited, failed : int
+        An endpoint model's requests sent (retries included), answers taken from the response cache,
+        retries, 429 answers, and items whose request failed for good (they hold `Invalid`).
+    input_tokens, output_tokens : int
+        Prompt and completion tokens of an endpoint model's answers (the server's ``usage``), cached ones
+        included.
     """
 
     items: int = 0
@@ -70,6 +78,14 @@ class RunStats:
     item_seconds: list[float] = field(default_factory=list)
     oom_retries: int = 0
     oom_failures: int = 0
+    method: str | None = None
+    requests: int = 0
+    cached: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    failed: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
 
     def add_shared(self, seconds: float) -> None:
         """Count time spent once for the whole run (tokenizing, a shared prompt prefix) in

@@ -18,6 +18,7 @@ The tree (the built-in base in brackets)::
         AliasError [KeyError]
         ModelUnloadedError [RuntimeError]
         MissingDependencyError [ImportError]
+        EndpointError [ConnectionError]
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "StoreError",
     "RunNotFoundError",
     "PipelineError",
+    "EndpointError",
     "SpecnbWarning",
     "EvictionWarning",
     "InputWarning",
@@ -129,6 +131,10 @@ class RunNotFoundError(StoreError, KeyError):
 class PipelineError(SpecnbError, ValueError):
     """A pipeline cannot be built or run: bad syntax, an unknown model or field, a cycle, a wrong task.
     The message names the line (cell or YAML) when there is one."""
+
+
+class EndpointError(SpecnbError, ConnectionError):
+    """An endpoint model's server cannot be reached, refuses the key or the model, or stopped answering."""
 
 
 class SpecnbWarning(UserWarning):

@@ -76,6 +76,10 @@ class Settings:
     store_chunk : int
         Items a model predicts between two writes to the run store (what an interrupted
         comparison keeps).
+    price_per_1m_tokens : dict
+        US dollars per million tokens of endpoint models, by alias or served model name:
+        ``{"gpt-4o-mini": {"input": 0.15, "output": 0.60}}``. An endpoint model without a price
+        has no cost figure.
     """
 
     home: str | os.PathLike | None = None
@@ -87,6 +91,7 @@ class Settings:
     progress_delay: float = 2.0
     price_per_hour: dict = field(default_factory=lambda: {"cpu": 0.10, "cuda": 2.50, "mps": 0.10})
     store_chunk: int = 256
+    price_per_1m_tokens: dict = field(default_factory=dict)
 
     @property
     def cache_dir(self) -> Path:
@@ -122,6 +127,27 @@ class Settings:
         else:
             value = override
         return self.price(kind) if value is None else float(value)
+
+    @staticmethod
+    def check_token_price(value, where: str = "price_per_1m_tokens") -> dict:
+        """``value`` as ``{"input": float, "output": float}`` (dollars per million tokens), or a ConfigError."""
+        ok = isinstance(value, Mapping) and set(value) <= {"input", "output"} and "input" in value
+        numbers = [value.get("input"), value.get("output", 0.0)] if ok else []
+        if not ok or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not x >= 0 for x in numbers):
+            raise ConfigError(f"{where} must be {{'input': dollars, 'output': dollars}} per million tokens (numbers "
+                              f">= 0), got {value!r:.80}; e.g. {{'input': 0.15, 'output': 0.60}}")
+        return {"input": float(numbers[0]), "output": float(numbers[1])}
+
+    def token_price(self, *names) -> dict | None:
+        """The dollars per million tokens set in `price_per_1m_tokens` for the first of ``names`` found."""
+        if not isinstance(self.price_per_1m_tokens, Mapping):
+            raise ConfigError("specnb.config.price_per_1m_tokens must be a dict by model alias or served model name, "
+                              f"got {type(self.price_per_1m_tokens).__name__}")
+        for name in names:
+            if name is not None and name in self.price_per_1m_tokens:
+                return self.check_token_price(self.price_per_1m_tokens[name],
+                                              f"specnb.config.price_per_1m_tokens[{name!r}]")
+        return None
 
     def budget_bytes(self, kind: str, total: int | None) -> int | None:
         """The budget in bytes for a device kind, given that device's total memory."""

@@ -168,3 +168,32 @@ def pytest_terminal_summary(terminalreporter):
     if CASES:
         terminalreporter.write_line(f"property suite: {sum(CASES.values()):,} generated cases in "
                                     f"{len(CASES)} property tests")
+
+
+# -- real OpenAI-compatible servers (tests/servers.py), one of each per test session ----------------------------
+@pytest.fixture(scope="session")
+def smollm2_dir():
+    """The SmolLM2-135M safetensors folder specnb converts from the embedded GGUF (what the servers serve)."""
+    import servers
+
+    return servers.smollm2_folder()
+
+
+@pytest.fixture(scope="session")
+def vllm(smollm2_dir, tmp_path_factory):
+    """A vLLM server (CPU) serving SmolLM2-135M on 127.0.0.1: ``.base_url``, ``.port``, ``.log_tail()``."""
+    import servers
+
+    server = servers.start_vllm(smollm2_dir, tmp_path_factory.mktemp("vllm"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def hf_serve(smollm2_dir, tmp_path_factory):
+    """``transformers serve`` serving the same folder: the partly compatible server."""
+    import servers
+
+    server = servers.start_transformers_serve(smollm2_dir, tmp_path_factory.mktemp("hf-serve"))
+    yield server
+    server.stop()

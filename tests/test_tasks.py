@@ -347,7 +347,15 @@ def test_label_answers_are_read_leniently(raw):
     assert CLASSIFY.parse(raw, "Shares fell", TOPICS) == Label("business", None)
 
 
-@pytest.mark.parametrize("raw", ["I think it is tech", "", "none", "businesses", "sporty", "techno"])
+def test_an_answer_naming_exactly_one_label_is_read_as_it():
+    # chat models answer in sentences; one label named as a whole word is that label, two are no answer
+    assert CLASSIFY.parse("I think it is tech", "x", TOPICS) == Label("tech", None)
+    assert CLASSIFY.parse("This article is about sport.", "x", TOPICS) == Label("sport", None)
+    assert isinstance(CLASSIFY.parse("Either business or tech", "x", TOPICS), Invalid)
+
+
+@pytest.mark.parametrize("raw", ["I think it is technology", "", "none", "businesses", "sporty", "techno",
+                                 "it is business or tech"])
 def test_answers_that_are_no_label_are_invalid_listing_the_labels(raw):
     result = CLASSIFY.parse(raw, "x", TOPICS)
     assert isinstance(result, Invalid) and result.valid is False
@@ -400,7 +408,12 @@ def test_langid_answers_may_name_the_language_or_its_code(raw):
     assert LANGID.parse(raw, "Bonjour", LANGID.label_space(None)) == Label("fr", None)
 
 
-@pytest.mark.parametrize("raw", ["Klingon", "", "Frenchy", "it is French"])
+def test_langid_reads_a_sentence_naming_one_language():
+    assert LANGID.parse("This text is written in French.", "Bonjour", ("en", "fr", "de")) == Label("fr", None)
+    assert isinstance(LANGID.parse("Maybe English or French", "Bonjour", ("en", "fr", "de")), Invalid)
+
+
+@pytest.mark.parametrize("raw", ["Klingon", "", "Frenchy", "it is French or German"])
 def test_langid_answers_naming_no_language_are_invalid(raw):
     result = LANGID.parse(raw, "Bonjour", ("en", "fr", "de"))
     assert isinstance(result, Invalid) and result.raw == raw

@@ -146,7 +146,9 @@ class Comparison:
         Columns: role, device, dtype, items, valid; accuracy / macro_f1 (label tasks) or
         precision / recall / f1 (ner), each with ``_low`` and ``_high``, when gold labels are
         given; ``agree:<model>`` per model; p50_ms, p95_ms, p99_ms, items_per_s, load_s,
-        weight_bytes, run_peak_bytes, price_per_hour, usd_per_1m. Only the items every model
+        weight_bytes, run_peak_bytes, price_per_hour, usd_per_1m (an endpoint model: its tokens at
+        its ``price_per_1m_tokens``); an endpoint model's method (how it answered), requests (sent, retries
+        included) and cached (answers from the response cache). Only the items every model
         answered count (all items, unless the run was interrupted).
         """
         import pandas as pd
@@ -177,7 +179,15 @@ class Comparison:
             run_items = int(stats.get("items", 0))
             per_second = run_items / run_seconds if run_seconds > 0 else float("nan")
             price = stats.get("price_per_hour")
+            usd_per_1m = (price / 3600 / per_second * 1e6) if price is not None and per_second > 0 else None
+            tokens = stats.get("price_per_1m_tokens")
+            if tokens and run_items:  # an endpoint model: its answers' tokens at its prices
+                usd = (stats.get("input_tokens", 0) * tokens["input"] + stats.get("output_tokens", 0) * tokens["output"]) / 1e6
+                usd_per_1m = usd / run_items * 1e6
             record.update({
+                "method": stats.get("method"),
+                "requests": stats.get("requests"),
+                "cached": stats.get("cached"),
                 "p50_ms": _latency_ms(seconds, 0.50),
                 "p95_ms": _latency_ms(seconds, 0.95),
                 "p99_ms": _latency_ms(seconds, 0.99),
@@ -186,7 +196,7 @@ class Comparison:
                 "weight_bytes": info.get("weight_bytes"),
                 "run_peak_bytes": stats.get("run_peak_bytes"),
                 "price_per_hour": price,
-                "usd_per_1m": (price / 3600 / per_second * 1e6) if price is not None and per_second > 0 else None,
+                "usd_per_1m": usd_per_1m,
             })
             records.append(record)
         frame = pd.DataFrame.from_records(records).set_index("model")

@@ -19,6 +19,9 @@ from .training_run import TrainingRun
 
 __all__ = ["compare", "runs", "get_run", "delete_run", "COMPARED_TASKS"]
 
+#: What an endpoint model's runs count, summed over a comparison's chunks (`specnb.engine.RunStats`).
+_ENDPOINT_COUNTS = ("requests", "cached", "retries", "rate_limited", "failed", "input_tokens", "output_tokens")
+
 #: Tasks a comparison scores (embed and generate have no label to compare).
 COMPARED_TASKS = ("classify", "sentiment", "langid", "ner")
 
@@ -316,8 +319,15 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
                 "parameters": model.parameters, "weight_bytes": model.weight_bytes, "load_seconds": model.load_seconds,
                 "trained_on_inputs": leaked,
             }
+            remote = model.device == "remote"
+            if remote:
+                described = model.endpoint or {}
+                info[alias]["endpoint"] = {k: described.get(k) for k in ("url", "host", "model", "capabilities")}
             totals = {"seconds": 0.0, "items": 0, "batches": 0, "oom_retries": 0, "run_peak_bytes": 0,
-                      "price_per_hour": _price(model, price_per_hour)}
+                      "price_per_hour": None if remote else _price(model, price_per_hour)}
+            if remote:  # priced by the token; what the requests did
+                totals.update({"method": None, "price_per_1m_tokens": model.token_price(),
+                               **{k: 0 for k in _ENDPOINT_COUNTS}})
             stats[alias] = totals
             if writer is not None:
                 writer.add_model(run_id, position, alias, info[alias])
@@ -334,6 +344,10 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
                     totals["batches"] += run.batches
                     totals["oom_retries"] += run.oom_retries
                     totals["run_peak_bytes"] = max(totals["run_peak_bytes"], meter.peak_bytes)
+                    if remote:
+                        totals["method"] = run.method
+                        for key in _ENDPOINT_COUNTS:
+                            totals[key] += getattr(run, key)
                     for j, prediction in enumerate(out):
                         predictions[alias][start + j] = prediction
                         seconds[alias][start + j] = float(run.item_seconds[j])

@@ -22,13 +22,12 @@ from __future__ import annotations
 import copy
 import inspect
 import time
-from collections.abc import Sequence
 
 from ..engine import RunStats, run_batches, scatter
-from ..errors import InputError
 from ..settings import config
 from ..tasks import Embedding, Generation, Invalid, Label, Prompt, get_task
 from ..tasks.prompts import SENTINEL
+from .prompting import candidate_tokens, end_token, fit, label_from_scores, no_room, rank_inputs
 
 __all__ = ["CausalTasks", "rank_scores", "rank_brute_force", "candidate_tokens"]
 
@@ -44,20 +43,6 @@ def _forward_names(model) -> tuple[str, str | None]:
 def _out_cache(out):
     cache = getattr(out, "cache", None)
     return cache if cache is not None else getattr(out, "past_key_values", None)
-
-
-def candidate_tokens(tokenizer, answers: Sequence[str], end_token: int | None) -> list[list[int]]:
-    """Token ids of each candidate answer. When one candidate's tokens begin another's (``sport`` /
-    ``sports``), the end-of-answer token is appended to all, so the shorter one has to *end* there."""
-    tokens = [tokenizer(a, add_special_tokens=False)["input_ids"] for a in answers]
-    for i, t in enumerate(tokens):
-        if not t:
-            raise InputError(f"label {answers[i]!r} has no tokens for this model's tokenizer, so it cannot be scored; "
-                             "give every label some visible text")
-    clash = any(i != j and b[: len(a)] == a for i, a in enumerate(tokens) for j, b in enumerate(tokens))
-    if clash and end_token is not None:
-        tokens = [t + [end_token] for t in tokens]
-    return tokens
 
 
 def rank_scores(model, prefix: list[int], items: list[list[int]], candidates: list[list[int]], *, device: str,
@@ -173,14 +158,7 @@ class CausalTasks:
     @property
     def end_token(self) -> int | None:
         """The token that closes an answer: the chat template's end of turn, else EOS."""
-        tok = self.tokenizer
-        template = getattr(tok, "chat_template", None) or ""
-        if isinstance(template, str):
-            vocab = tok.get_vocab()
-            for text in ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"):
-                if text in template and text in vocab:
-                    return vocab[text]
-        return tok.eos_token_id
+        return end_token(self.tokenizer)
 
     def prompt(self, task: str, prompt: Prompt | None) -> Prompt:
         return prompt or get_task(task).default_prompt()
@@ -193,37 +171,19 @@ class CausalTasks:
         return int(min(positions, limit)) if limit and limit < 10**7 else int(positions)
 
     def fit(self, texts, suffix: str, room: int) -> list[list[int] | None]:
-        """Token ids of ``text + suffix`` per text, the text cut so the whole takes at most ``room``
-        tokens (None when even the suffix does not fit). Texts that fit are tokenized whole, exactly
-        as a plain call would."""
-        tok = self.tokenizer
-        ids = tok([t + suffix for t in texts], add_special_tokens=False)["input_ids"]
-        suffix_ids = None
-        for i, row in enumerate(ids):
-            if len(row) <= room:
-                continue
-            if suffix_ids is None:
-                suffix_ids = tok(suffix, add_special_tokens=False)["input_ids"]
-            keep = room - len(suffix_ids)
-            ids[i] = tok(texts[i], add_special_tokens=False)["input_ids"][:keep] + suffix_ids if keep > 0 else None
-        return ids
+        """Token ids of ``text + suffix`` per text, cut to ``room`` tokens (`specnb.backends.prompting.fit`)."""
+        return fit(self.tokenizer, texts, suffix, room)
 
     def _no_room(self, used: int) -> Invalid:
-        return Invalid("", f"the prompt alone takes {used} of the model's {self.context_length()} tokens; "
-                           "no room is left for the text (shorten the prompt or its examples)")
+        return no_room(used, self.context_length())
 
     def rank(self, texts, request):
         started = time.perf_counter()
-        task = get_task(request.task)
-        prompt = self.prompt(request.task, request.prompt)
         labels = request.labels
-        prefix_text, suffix = prompt.parts(self.tokenizer, labels, task.answer)
         tok = self.tokenizer
-        prefix = tok(prefix_text, add_special_tokens=False)["input_ids"]
-        candidates = candidate_tokens(tok, [prompt.continuation(task.answer(label)) for label in labels],
-                                      self.end_token)
-        room = self.context_length() - len(prefix) - max(len(c) for c in candidates)
-        items = self.fit(texts, suffix, room)
+        inputs = rank_inputs(tok, request.task, self.prompt(request.task, request.prompt), labels, texts,
+                             self.context_length())
+        prefix, items, candidates = inputs.prefix, inputs.items, inputs.candidates
         runnable = [i for i, x in enumerate(items) if x is not None]
         prepare = time.perf_counter() - started
         scores, stats = [], RunStats(batch_size=request.batch_size, token_budget=request.token_budget)
@@ -240,12 +200,7 @@ class CausalTasks:
 
     @staticmethod
     def _label(row: list[float], labels: tuple[str, ...]) -> Label:
-        import math
-
-        top = max(row)
-        weights = [math.exp(s - top) for s in row]
-        best = max(range(len(row)), key=row.__getitem__)
-        return Label(labels[best], weights[best] / sum(weights))
+        return label_from_scores(row, labels)
 
     def generate(self, texts, request, max_new_tokens: int | None = None):
         """Free text (``generate``) or a parsed answer (``ner``) per text."""

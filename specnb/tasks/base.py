@@ -10,7 +10,7 @@ from ..errors import InputError, TaskError
 from .prompts import Prompt
 from .types import Invalid, Label, Prediction
 
-__all__ = ["Task", "LabelTask", "normalize_answer", "normalize_input", "is_missing", "text_list", "text_digest"]
+__all__ = ["Task", "LabelTask", "normalize_answer", "normalize_input", "is_missing", "text_list", "text_digest", "only_named"]
 
 # Texts longer than this are refused per item: no model here reads a megabyte at once.
 MAX_CHARS = 1_000_000
@@ -198,8 +198,18 @@ class LabelTask(Task):
         for spelling in sorted(by_answer, key=len, reverse=True):  # the longest label that starts the answer
             if re.match(re.escape(spelling) + r"(?!\w)", answer):
                 return Label(by_answer[spelling], None)
+        named = only_named(answer, [(k, v) for k, v in by_answer.items() if len(k) > 2])
+        if named is not None:  # "This article is about sport."
+            return Label(named, None)
         shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
         return Invalid(raw, f"the answer is not one of the labels ({shown})")
+
+
+def only_named(answer: str, spellings) -> str | None:
+    """The one label whose spelling appears in ``answer`` as a whole word (or words), None when no label or
+    more than one does (``"English, not French"`` names two: no answer is read from it)."""
+    found = {label for spelling, label in spellings if re.search(r"(?<!\w)" + re.escape(spelling) + r"(?!\w)", answer)}
+    return found.pop() if len(found) == 1 else None
 
 
 def _check_labels(task: str, labels) -> tuple[str, ...]:

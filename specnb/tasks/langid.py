@@ -6,7 +6,7 @@ name maps back to its code ("fr").
 
 from __future__ import annotations
 
-from .base import LabelTask, normalize_answer
+from .base import LabelTask, normalize_answer, only_named
 from .prompts import Prompt
 from .types import Invalid, Label
 
@@ -82,6 +82,9 @@ class Langid(LabelTask):
         for name, label in spellings:
             if answer.startswith(name + " ") or answer.startswith(name + ","):
                 return Label(label, None)
+        named = only_named(answer, [(name, label) for name, label in spellings if len(name) > 2])
+        if named is not None:  # "This text is written in French."
+            return Label(named, None)
         return Invalid(raw, f"the answer names none of the languages {', '.join(labels[:12])}{', ...' if len(labels) > 12 else ''}")
 
     def default_prompt(self) -> Prompt:
