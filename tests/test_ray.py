@@ -207,3 +207,16 @@ def test_a_worker_loads_a_model_named_by_a_stage_with_its_own_default_task(ray_s
     assert record["s:by"] == "minilm" and record["s"] in ("positive", "negative", "neutral")
     assert record["worker_tasks"] == {"vader": "sentiment", "minilm": "embed"}
     assert "minilm" not in specnb.registry  # the driver's registry is untouched
+
+
+def test_an_endpoint_model_in_a_cascade_on_ray_equals_local(ray_session, vllm):
+    """The worker loads the endpoint from its source and options (the key, if any, from the environment); its
+    answers through the real vLLM server equal the local engine's."""
+    specnb.load(vllm.base_url, alias="big", cache=False)
+    pipe = Pipeline([{"kind": "cascade", "field": "lang", "specialist": "langid", "fallback": "big",
+                      "threshold": 1.0, "input": "text", "task": "langid", "labels": ["en", "fr", "de"]}])
+    frame = specnb.datasets.langid_sentences()
+    texts = frame[frame["label"].isin(["en", "fr", "de"])].groupby("label").head(2)["text"].tolist()
+    local_records, remote_records, local, remote = _both(pipe, pipe.records(texts), batch_size=4)
+    assert "big" in set(remote["lang:by"])
+    pd.testing.assert_frame_equal(remote, local, check_exact=False, rtol=0, atol=1e-4)

@@ -418,7 +418,7 @@ def test_models_table_reports_parameters_weights_dtype_and_backend(tiny_embed_di
     table = specnb.models()
     assert list(table.columns) == [
         "alias", "task", "role", "backend", "device", "dtype", "parameters", "weight_bytes",
-        "memory_bytes", "load_seconds", "last_used", "pinned", "source",
+        "memory_bytes", "load_seconds", "last_used", "pinned", "source", "host", "capabilities",
     ]
     assert list(table["alias"]) == [m.alias for m in loaded]
     assert list(table["task"]) == ["embed", "ner", "generate"]

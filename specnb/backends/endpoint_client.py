@@ -29,9 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from ..errors import EndpointError, MissingDependencyError
+from ..errors import EndpointError, MissingDependencyError, ModelOutputError
 
-__all__ = ["Connection", "Call", "Reply", "SendStats", "send_all", "openai_module"]
+__all__ = ["Connection", "Call", "Reply", "SendStats", "send_all", "openai_module", "backoff", "retry_after"]
 
 #: Back-off of the first retry, in seconds (doubled each time, with jitter, up to `_BACKOFF_CAP`).
 _BACKOFF = 0.5
@@ -163,7 +163,7 @@ class _Limit:
             self.changed.notify_all()
 
 
-def _retry_after(error) -> float | None:
+def retry_after(error) -> float | None:
     response = getattr(error, "response", None)
     value = None if response is None else response.headers.get("retry-after")
     try:
@@ -172,7 +172,7 @@ def _retry_after(error) -> float | None:
         return None
 
 
-def _backoff(attempt: int) -> float:
+def backoff(attempt: int) -> float:
     return min(_BACKOFF_CAP, _BACKOFF * 2 ** attempt) * (0.5 + random.random() / 2)
 
 
@@ -188,7 +188,7 @@ async def _request(client, call: Call):
         raise EndpointError(f"unknown call kind {call.kind!r}")
     data = response.model_dump() if hasattr(response, "model_dump") else response
     if not isinstance(data, dict):
-        raise ValueError(f"the server answered {type(data).__name__}, not a JSON object")
+        raise ModelOutputError(f"the server answered {type(data).__name__}, not a JSON object")
     return data
 
 
@@ -208,18 +208,18 @@ async def _one(client, call: Call, limit: _Limit, conn: Connection, stats: SendS
             limited += 1
             if limited >= _RATE_LIMIT_TRIES:
                 return Reply(None, conn.scrub(f"rate limited {limited} times (429): {error}"), attempts=attempt)
-            await limit.slow_down(_retry_after(error) or _backoff(limited - 1))
+            await limit.slow_down(retry_after(error) or backoff(limited - 1))
             stats.lowest_limit = min(stats.lowest_limit, limit.value)
             continue
         except (openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError,
-                openai.APIResponseValidationError, ValueError) as error:
+                openai.APIResponseValidationError, ValueError, ModelOutputError) as error:
             await limit.release(success=False)
             failures += 1
             why = _why(error)
             if failures > conn.max_retries:
                 return Reply(None, conn.scrub(f"{why} (after {failures} tries)"), attempts=attempt)
             stats.retries += 1
-            await asyncio.sleep(_backoff(failures - 1))
+            await asyncio.sleep(backoff(failures - 1))
             continue
         except openai.APIStatusError as error:  # 4xx other than 429: asking again would get the same answer
             await limit.release(success=False)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from urllib.parse import urlparse
 
 from ..errors import EndpointError, InputError
-from .resolve import Plan, _slug
+from .plan import Plan
+from .plan import slug as _slug
 
 __all__ = ["endpoint_plan", "ENDPOINT_OPTIONS"]
 
@@ -86,7 +88,14 @@ def endpoint_plan(text: str, options: dict) -> Plan:
         return EndpointBackend(task, device, dtype, conn, tokenizer=options["tokenizer"], method=options["method"],
                                cache=options["cache"])
 
-    plan = Plan(f"endpoint:{url}|{model}", f"openai:{model}@{url}", "endpoint", alias, GENERALIST_TASKS, "generate",
+    # settings that change the answers or how they are asked make another handle (a second load with another
+    # concurrency= is not silently the first one)
+    variant = "".join(f"|{k}={getattr(options[k], 'name_or_path', options[k])}"
+                      for k in ("method", "tokenizer", "concurrency", "cache", "timeout", "max_retries")
+                      if options[k] is not None and options[k] != ENDPOINT_OPTIONS[k])
+    if key:  # another key is another handle (a digest of it, held in memory only)
+        variant += "|key=" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+    plan = Plan(f"endpoint:{url}|{model}{variant}", f"openai:{model}@{url}", "endpoint", alias, GENERALIST_TASKS, "generate",
                 "generalist", True, make, lambda dtype: 0)
     plan.device = "remote"
     return plan

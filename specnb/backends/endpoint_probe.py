@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 
 from ..errors import EndpointError
-from .endpoint_client import Connection, openai_module
+from .endpoint_client import Connection, backoff, openai_module, retry_after
 
 __all__ = ["Capabilities", "probe", "served_models", "choice_body", "read_choice"]
 
@@ -83,17 +84,31 @@ def probe(conn: Connection) -> Capabilities:
     client = conn.client(asynchronous=False)
 
     def ask(kind, note, **body):
-        try:
-            method = client.completions.create if kind == "completions" else client.chat.completions.create
-            return method(model=conn.model, temperature=0, **body).model_dump()
-        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.APIConnectionError) as error:
-            raise _load_error(conn, error) from None
-        except openai.NotFoundError as error:
-            if "model" in str(error).lower() and not caps.served:
+        """The answer, or None (with a note) when the server cannot do this. Transient errors are asked again:
+        one 429 or 500 must not switch the scoring method. A 5xx or unreadable answer every time means the
+        server cannot do it; rate limits, timeouts and lost connections every time fail the load."""
+        create = client.completions.create if kind == "completions" else client.chat.completions.create
+        for attempt in range(conn.max_retries + 1):
+            try:
+                return create(model=conn.model, temperature=0, **body).model_dump()
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as error:
                 raise _load_error(conn, error) from None
-            caps.notes[note] = conn.scrub(f"{error.status_code}: {error.message}")
-        except (openai.OpenAIError, ValueError) as error:
-            caps.notes[note] = conn.scrub(f"{type(error).__name__}: {error}")[:300]
+            except openai.NotFoundError as error:
+                if "model" in str(error).lower() and not caps.served:
+                    raise _load_error(conn, error) from None
+                caps.notes[note] = conn.scrub(f"{error.status_code}: {error.message}")
+                return None
+            except (openai.RateLimitError, openai.APIConnectionError, openai.InternalServerError,
+                    openai.APIResponseValidationError, ValueError) as error:
+                if attempt < conn.max_retries:
+                    time.sleep(retry_after(error) or backoff(attempt))
+                    continue
+                if isinstance(error, (openai.RateLimitError, openai.APIConnectionError)):
+                    raise _load_error(conn, error) from None
+                caps.notes[note] = conn.scrub(f"{type(error).__name__}: {error}")[:300]
+            except openai.OpenAIError as error:  # a definite 4xx: the server does not take this request
+                caps.notes[note] = conn.scrub(f"{type(error).__name__}: {error}")[:300]
+            return None
         return None
 
     try:
@@ -179,5 +194,5 @@ def read_choice(out, answers, via: str) -> tuple[str | None, float | None, str]:
         if offset < end and offset + len(text) > start and isinstance(logprob, (int, float)):
             total, seen = total + logprob, True
         offset += len(text)
-    score = min(1.0, math.exp(total)) if seen and offset == len(raw) else None
+    score = min(1.0, math.exp(total)) if seen and offset >= end else None  # (an end-of-turn token may follow)
     return value, score, raw

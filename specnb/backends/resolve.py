@@ -9,42 +9,20 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from .._catalog import ENTRIES, CatalogEntry, close_matches, get_entry, hub_cache_dir, hub_snapshot
 from ..errors import HubUnavailableError, MissingDependencyError, NotAModelError, UnknownModelError, UnsafeWeightsError
 from ..tasks import TASKS
-from .base import Backend, folder_bytes
+from .base import folder_bytes
+from .plan import Plan
+from .plan import slug as _slug
 
 __all__ = ["Plan", "resolve", "hub_reachable"]
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+")
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 4, None: 4}  # int8 loads as float32 first
-
-
-@dataclass
-class Plan:
-    """How to load one source."""
-
-    key: str  # identity: the same key and settings give the same handle
-    source: str  # shown to the user
-    backend: str
-    alias: str  # default alias
-    tasks: tuple[str, ...]  # tasks it can serve
-    task: str  # default task
-    role: str
-    cpu_only: bool
-    make: Callable[[str, str, str | None], Backend]
-    estimate: Callable[[str | None], int | None]  # weight bytes for a dtype, before loading
-    entry: CatalogEntry | None = None
-    device: str | None = None  # where it must run, whatever was asked (an endpoint: "remote")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "-", text).strip("-").lower() or "model"
 
 
 # -- reachability ----------------------------------------------------------------------------

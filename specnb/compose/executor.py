@@ -166,7 +166,7 @@ def _cascade(spec, records, context: Context, key: str, started: float) -> None:
         context.captured = {"records": list(records), "specialist": first, "fallback": every,
                             "specialist_seconds": specialist_seconds,
                             "fallback_seconds": time.perf_counter() - fallback_started,
-                            "models": (specialist, fallback)}
+                            "models": (specialist, fallback), "fallback_run": fallback.last_run}
         second = [every[i] for i in unsure]
     else:
         second = fallback.predict([values[i] for i in unsure], task=task, labels=spec.get("labels"),

@@ -147,6 +147,14 @@ def _recipes(specs) -> dict:
             on_cpu = str(model.device).startswith("cpu")
             recipes[name] = {"source": source, "task": model.task, "device": "cpu" if on_cpu else "auto",
                              "dtype": model.dtype if on_cpu and model.dtype else "auto"}
+            backend = model._backend
+            if model.backend == "endpoint" and backend is not None:  # its options; the key comes from the environment
+                tokenizer = backend.tokenizer_source
+                recipes[name]["options"] = {
+                    "method": backend.forced_method, "concurrency": backend.conn.concurrency,
+                    "timeout": backend.conn.timeout, "max_retries": backend.conn.max_retries, "cache": backend.cache,
+                    "tokenizer": tokenizer if tokenizer is None or isinstance(tokenizer, str) else
+                    getattr(tokenizer, "name_or_path", None), "price_per_1m_tokens": model.price_per_1m_tokens}
     return recipes
 
 
@@ -223,7 +231,8 @@ class _Step:
         self.stages, self.position = step["stages"], step["position"]
         self.context = Context(step["functions"])
         for name, recipe in step["models"].items():  # the driver's aliases (a worker's registry starts empty)
-            load(recipe["source"], alias=name, task=recipe["task"], device=recipe["device"], dtype=recipe["dtype"])
+            load(recipe["source"], alias=name, task=recipe["task"], device=recipe["device"], dtype=recipe["dtype"],
+                 **recipe.get("options", {}))
         for spec in walk(self.stages):  # load every model now, not on the first batch
             for name, task in stage_models(spec):
                 self.context.model(name, task)

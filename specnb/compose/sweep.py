@@ -55,14 +55,26 @@ class Sweep:
         return f"<specnb.Sweep of cascade {self.stage!r} ({self.models[0]} → {self.models[1]})>\n{self.table}"
 
 
+def _usd_per_item(model, seconds: float, run, n: int, price_per_hour) -> float:
+    """Dollars one item costs on ``model``: an endpoint model's tokens at its ``price_per_1m_tokens`` (NaN when
+    it has none), else its device-hour price over the seconds it took."""
+    from ..backends.device import device_kind
+    from ..settings import config
+
+    if model.device == "remote":
+        prices = model.token_price()
+        if prices is None or run is None:
+            return float("nan")
+        return (run.input_tokens * prices["input"] + run.output_tokens * prices["output"]) / 1e6 / n
+    return config.price_for(device_kind(model.device), alias=model.alias, override=price_per_hour) * seconds / 3600
+
+
 def run_sweep(pipeline, stage: str, thresholds, labels, inputs=None, *, text: str | None = None,
               price_per_hour=None) -> Sweep:
     """`Pipeline.sweep` (see there)."""
     import numpy as np
     import pandas as pd
 
-    from ..backends.device import device_kind
-    from ..settings import config
     from ..tasks import Label
 
     key = next((k for k, spec in walk_ids(pipeline.stages) if spec["kind"] == "cascade" and spec["field"] == stage),
@@ -97,15 +109,15 @@ def run_sweep(pipeline, stage: str, thresholds, labels, inputs=None, *, text: st
     first_ok = np.array([isinstance(p, Label) and p.label == g for p, g in zip(first, gold)])
     fallback_ok = np.array([isinstance(p, Label) and p.label == g for p, g in zip(every, gold)])
     n = len(gold)
-    per_item = (captured["specialist_seconds"] / n, captured["fallback_seconds"] / n)
-    prices = [config.price_for(device_kind(model.device), alias=model.alias, override=price_per_hour)
-              for model in captured["models"]]
+    runs = (None, captured.get("fallback_run"))
+    per_item = [_usd_per_item(model, seconds / n, run, n, price_per_hour) for model, seconds, run in
+                zip(captured["models"], (captured["specialist_seconds"], captured["fallback_seconds"]), runs)]
     rows = []
     for threshold in thresholds:
         unsure = scores < threshold
         correct = np.where(unsure, fallback_ok, first_ok)
         share = float(unsure.mean())
-        usd = (prices[0] * per_item[0] + share * prices[1] * per_item[1]) / 3600 * 1e6
+        usd = (per_item[0] + share * per_item[1]) * 1e6
         rows.append({"threshold": threshold, "accuracy": float(correct.mean()), "fallback_share": share,
                      "usd_per_1m": usd, "items": n})
     return Sweep(pd.DataFrame(rows), stage=stage, models=tuple(m.alias for m in captured["models"]),

@@ -46,7 +46,8 @@ class ModelPanel(Snapshot, widget_base()):
         """Read the registry again (called on every load, unload and pin)."""
         kinds: dict[str, list] = {"cpu": []}
         for m in self._registry:
-            kinds.setdefault(_device.device_kind(m.device), []).append(m)
+            if m.device != "remote":  # an endpoint model holds no memory here
+                kinds.setdefault(_device.device_kind(m.device), []).append(m)
         devices = []
         for kind, members in kinds.items():
             names = sorted({m.device for m in members})
@@ -60,7 +61,8 @@ class ModelPanel(Snapshot, widget_base()):
             devices.append({"device": device, "used_bytes": used, "budget_bytes": budget, "total_bytes": total,
                             "texts": _device_texts(device, used, budget, total)})
         by_kind = {_device.device_kind(d["device"]): d for d in devices}
-        models = [self._row(m, by_kind[_device.device_kind(m.device)]) for m in self._registry]
+        models = [self._remote_row(m) if m.device == "remote" else self._row(m, by_kind[_device.device_kind(m.device)])
+                  for m in self._registry]
         with self.hold_sync():
             self.models = models
             self.devices = devices
@@ -84,6 +86,22 @@ class ModelPanel(Snapshot, widget_base()):
         row["texts"] = {"parameters": format_count(row["parameters"]), "weights": format_bytes(row["weight_bytes"]),
                         "memory": format_bytes(memory), "memory_detail": detail,
                         "loaded": "" if math.isnan(seconds) else f" · loaded in {seconds:.1f} s"}
+        return row
+
+    @staticmethod
+    def _remote_row(model) -> dict:
+        """An endpoint model: its host and what its server can do where in-kernel models show memory."""
+        info = model.info()
+        info.pop("last_used", None)
+        row = {k: json_value(v) for k, v in info.items()}
+        endpoint = model.endpoint or {}
+        methods = ", ".join(f"{task}: {how}" for task, how in (endpoint.get("methods") or {}).items())
+        row["memory_share"] = None
+        row["texts"] = {"parameters": "", "weights": "", "memory": f"remote · {endpoint.get('host', '')}",
+                        "memory_detail": f"{endpoint.get('model', '')} at {endpoint.get('url', '')}; capabilities: "
+                                         f"{', '.join(endpoint.get('capabilities') or []) or 'none'}"
+                                         + (f"; label tasks by {methods}" if methods else ""),
+                        "loaded": ""}
         return row
 
     def _on_registry(self, event, model) -> None:
