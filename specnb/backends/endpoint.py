@@ -159,17 +159,14 @@ class EndpointBackend(Backend):
         seconds = [0.0] * len(texts)
         usage = [0, 0]
         show = config.progress if request.progress is None else request.progress
-        bar = progress_bar(total=len(texts), desc=request.desc or self.conn.model, unit="item",
+        bar = progress_bar(total=len(calls), desc=request.desc or self.conn.model, unit="request",
                            delay=config.progress_delay, disable=not show)
-        sizes = [len(g) for g in groups]
         try:
-            replies, sent = send_all(self.conn, [c for c, g in zip(calls, groups) if g is not None],
-                                     store=default_store() if self.cache else None,
-                                     progress=None if not sizes else lambda n: bar.update(n))
+            replies, sent = send_all(self.conn, calls, store=default_store() if self.cache else None,
+                                     progress=bar.update)
         finally:
             bar.close()
-        live = [(c, g) for c, g in zip(calls, groups) if g is not None]
-        for (_, group), reply in zip(live, replies):
+        for group, reply in zip(groups, replies):
             if reply.data is None:
                 for i in group:
                     results[i] = Invalid("", f"the endpoint gave no answer: {reply.error}")
@@ -183,7 +180,7 @@ class EndpointBackend(Backend):
         for i, result in enumerate(results):
             if result is None:
                 results[i] = self._fallback.get(i) or Invalid("", "no request was made for this item")
-        stats = RunStats(items=len(texts), batches=len(live), batch_size=request.batch_size,
+        stats = RunStats(items=len(texts), batches=len(calls), batch_size=request.batch_size,
                          seconds=time.perf_counter() - started, item_seconds=seconds)
         stats.method, stats.requests, stats.cached = method, sent.requests, sent.cached
         stats.retries, stats.failed, stats.rate_limited = sent.retries, sent.failed, sent.rate_limited

@@ -189,6 +189,10 @@ async def _request(client, call: Call):
     data = response.model_dump() if hasattr(response, "model_dump") else response
     if not isinstance(data, dict):
         raise ModelOutputError(f"the server answered {type(data).__name__}, not a JSON object")
+    if call.kind == "completions" and call.body.get("echo"):  # keep what scoring reads: the cache stays small
+        data["choices"] = [{"index": c.get("index", 0),
+                            "logprobs": {"token_logprobs": (c.get("logprobs") or {}).get("token_logprobs")}}
+                           for c in data.get("choices") or [] if isinstance(c, dict)]
     return data
 
 

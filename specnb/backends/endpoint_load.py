@@ -46,7 +46,6 @@ def endpoint_plan(text: str, options: dict) -> Plan:
     """``openai:NAME`` (``$OPENAI_BASE_URL``, else OpenAI's API, with ``$OPENAI_API_KEY``), ``openai:NAME@URL``,
     or a base URL with ``model=`` (or none when the server serves one model). ``$OPENAI_API_KEY`` only ever goes
     to ``$OPENAI_BASE_URL`` or OpenAI's API; any other server gets ``api_key=`` or no key."""
-    from ..errors import InputError
     from .endpoint import EndpointBackend
     from .endpoint_client import Connection
     from .endpoint_probe import served_models
