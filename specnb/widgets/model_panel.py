@@ -144,7 +144,8 @@ class ModelPanel(Snapshot, widget_base()):
         rows = "".join(
             "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in (
                 m["alias"], m["task"], m["role"], m["backend"], m["device"], m["dtype"],
-                format_bytes(m["weight_bytes"]), "yes" if m["pinned"] else "", m["source"])) + "</tr>"
+                m["texts"]["memory"] if m["device"] == "remote" else format_bytes(m["weight_bytes"]),
+                "yes" if m["pinned"] else "", m["source"])) + "</tr>"
             for m in self.models)
         budgets = " · ".join(e(d["texts"]["line"]) for d in self.devices)
         return (f'<div class="specnb-model-panel-snapshot"><table><thead><tr>{head}</tr></thead>'
