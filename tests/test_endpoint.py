@@ -98,6 +98,9 @@ def test_a_rerun_of_a_finished_comparison_sends_no_request_and_costs_by_the_toke
     summary = first.summary
     assert summary.loc["vllm", "usd_per_1m"] == pytest.approx(usd / 4 * 1e6)
     assert summary.loc["vllm", "method"] == "rank" and summary.loc["vllm", "price_per_hour"] != summary.loc["vllm", "price_per_hour"]
+    figure = first.figures()["quality_vs_cost"]  # the chart says how each cost was priced
+    assert any("$0.10 in / $0.40 out per 1M tokens" in str(trace.customdata) for trace in figure.data)
+    assert "vllm by the token" in figure.layout.title.text
     again = specnb.compare("langid", frame, ["langid", remote], label_space=SMALL, progress=False)
     assert again.model_stats["vllm"]["requests"] == 0 and again.summary.loc["vllm", "cached"] == 4
     assert again.predictions["vllm"] == first.predictions["vllm"]

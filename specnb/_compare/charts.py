@@ -92,14 +92,14 @@ def _tradeoff(comparison, x_column: str, x_title: str, title: str, colors: dict)
         x, y = points[m]
         low, high = finite_or_nan(summary.at[m, f"{q}_low"]), finite_or_nan(summary.at[m, f"{q}_high"])
         shown = math.isfinite(x) and math.isfinite(y)
-        price = finite_or_nan(summary.at[m, "price_per_hour"])
+        price = _price_text(comparison, m)
         fig.add_trace(go.Scatter(
             x=[x] if shown else [], y=[y] if shown else [], name=_text(m), mode="markers+text",
             text=[_text(m)], textposition="top center", marker={"color": colors[m], "size": 12},
             error_y={"type": "data", "symmetric": False, "color": colors[m], "thickness": 1.5, "width": 4,
                      "array": [max(high - y, 0.0) if math.isfinite(high) else 0.0],
                      "arrayminus": [max(y - low, 0.0) if math.isfinite(low) else 0.0]},
-            customdata=[[_interval_text(low, high), MISSING if math.isnan(price) else f"{format_value(price, 'price')}/h"]],
+            customdata=[[_interval_text(low, high), price]],
             hovertemplate=(f"<b>{_text(m)}</b><br>{x_title}: %{{x:.4g}}<br>{label}: %{{y:.3f}} %{{customdata[0]}}"
                            "<br>price assumed: %{customdata[1]}<extra></extra>"),
         ))
@@ -140,14 +140,26 @@ def _interval_text(low: float, high: float) -> str:
     return "" if bounds is None else bounds.strip()
 
 
+def _price_text(comparison, model: str) -> str:
+    """The price a model's cost is computed at: per device-hour, or an endpoint's per 1M tokens."""
+    tokens = comparison.model_stats.get(model, {}).get("price_per_1m_tokens")
+    if tokens:
+        return f"{format_value(tokens['input'], 'price')} in / {format_value(tokens['output'], 'price')} out per 1M tokens"
+    price = finite_or_nan(comparison.summary.at[model, "price_per_hour"])
+    return MISSING if math.isnan(price) else f"{format_value(price, 'price')}/h"
+
+
 def _prices_text(comparison) -> str:
     prices = {m: finite_or_nan(comparison.summary.at[m, "price_per_hour"]) for m in comparison.models}
     known = {m: p for m, p in prices.items() if math.isfinite(p)}
+    by_token = [m for m in comparison.models if comparison.model_stats.get(m, {}).get("price_per_1m_tokens")]
+    tokens = f"; {', '.join(_text(m) for m in by_token)} by the token" if by_token else ""
     if not known:
-        return "no price per hour known"
-    if len(set(known.values())) == 1 and len(known) == len(prices):
-        return f"assuming {format_value(next(iter(known.values())), 'price')} per device-hour for every model"
-    return "assuming $/hour: " + ", ".join(f"{_text(m)} {format_value(p, 'price')}" for m, p in known.items())
+        return ("no price per hour known" + tokens) if not by_token else f"{', '.join(map(_text, by_token))} by the token"
+    if len(set(known.values())) == 1 and len(known) + len(by_token) == len(prices):
+        every = "every model" if not by_token else "every model in the kernel"
+        return f"assuming {format_value(next(iter(known.values())), 'price')} per device-hour for {every}{tokens}"
+    return "assuming $/hour: " + ", ".join(f"{_text(m)} {format_value(p, 'price')}" for m, p in known.items()) + tokens
 
 
 def _latency(comparison, colors: dict) -> go.Figure:
