@@ -5,12 +5,13 @@
 * ``transformers serve`` from the test environment, the partly compatible server (it ignores logprobs,
   echo and response_format).
 
-Each waits for the server's ``/health`` (a hang guard of many minutes, not a speed check) and fails with the
+A server ends with the test run that started it, even a killed one. Each waits for the server's ``/health`` (a hang guard of many minutes, not a speed check) and fails with the
 server's log when it exits or never answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -43,6 +44,15 @@ def smollm2_folder() -> Path:
     return gguf_cache_dir(get_entry("smollm2").local_path())
 
 
+def _die_with_parent() -> None:
+    """In the server's process before it starts: end it (SIGTERM) when the test run that started it dies, even
+    by SIGKILL, so that no server outlives a killed run (Linux ``PR_SET_PDEATHSIG``; elsewhere a no-op)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
 class Server:
     """A server process, its base URL and its log."""
 
@@ -53,7 +63,7 @@ class Server:
         self.base_url = f"http://127.0.0.1:{port}/v1"
         self._log = open(log, "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=_die_with_parent)
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
