@@ -27,7 +27,10 @@ from dataclasses import dataclass, field
 
 from .errors import InputError, ModelOutputError
 
-__all__ = ["RunStats", "PeakMemory", "run_batches", "scatter", "length_sorted_batches", "plan_batches", "is_out_of_memory"]
+#: What an endpoint model's run counts (`RunStats` fields; `specnb.backends.endpoint_client.SendStats` has the first five).
+ENDPOINT_COUNTS = ("requests", "cached", "retries", "rate_limited", "failed", "input_tokens", "output_tokens")
+
+__all__ = ["ENDPOINT_COUNTS", "RunStats", "PeakMemory", "run_batches", "scatter", "length_sorted_batches", "plan_batches", "is_out_of_memory"]
 
 
 @dataclass

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Mapping
 
+from ..engine import ENDPOINT_COUNTS
 from ..errors import ConfigError, InputError, InputWarning, ModelUnloadedError, StoreError, TaskError
 from ..settings import config
 from ..store import default_store, dumps, encode_input
@@ -18,9 +19,6 @@ from .comparison import Comparison
 from .training_run import TrainingRun
 
 __all__ = ["compare", "runs", "get_run", "delete_run", "COMPARED_TASKS"]
-
-#: What an endpoint model's runs count, summed over a comparison's chunks (`specnb.engine.RunStats`).
-_ENDPOINT_COUNTS = ("requests", "cached", "retries", "rate_limited", "failed", "input_tokens", "output_tokens")
 
 #: Tasks a comparison scores (embed and generate have no label to compare).
 COMPARED_TASKS = ("classify", "sentiment", "langid", "ner")
@@ -327,7 +325,7 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
                       "price_per_hour": None if remote else _price(model, price_per_hour)}
             if remote:  # priced by the token; what the requests did
                 totals.update({"method": None, "price_per_1m_tokens": model.token_price(),
-                               **{k: 0 for k in _ENDPOINT_COUNTS}})
+                               **{k: 0 for k in ENDPOINT_COUNTS}})
             stats[alias] = totals
             if writer is not None:
                 writer.add_model(run_id, position, alias, info[alias])
@@ -346,7 +344,7 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
                     totals["run_peak_bytes"] = max(totals["run_peak_bytes"], meter.peak_bytes)
                     if remote:
                         totals["method"] = run.method
-                        for key in _ENDPOINT_COUNTS:
+                        for key in ENDPOINT_COUNTS:
                             totals[key] += getattr(run, key)
                     for j, prediction in enumerate(out):
                         predictions[alias][start + j] = prediction

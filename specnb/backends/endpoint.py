@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from ..engine import RunStats
+from ..engine import ENDPOINT_COUNTS, RunStats
 from ..errors import EndpointError, TaskError
 from ..settings import config
 from ..tasks import Embedding, Generation, Invalid, Label, get_task
@@ -182,9 +182,9 @@ class EndpointBackend(Backend):
                 results[i] = self._fallback.get(i) or Invalid("", "no request was made for this item")
         stats = RunStats(items=len(texts), batches=len(calls), batch_size=request.batch_size,
                          seconds=time.perf_counter() - started, item_seconds=seconds)
-        stats.method, stats.requests, stats.cached = method, sent.requests, sent.cached
-        stats.retries, stats.failed, stats.rate_limited = sent.retries, sent.failed, sent.rate_limited
-        stats.input_tokens, stats.output_tokens = usage
+        stats.method, (stats.input_tokens, stats.output_tokens) = method, usage
+        for key in ENDPOINT_COUNTS[:5]:  # what the requests did
+            setattr(stats, key, getattr(sent, key))
         return results, stats
 
     # rank scoring --------------------------------------------------------------------------------
