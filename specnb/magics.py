@@ -124,6 +124,7 @@ def _build_parsers() -> None:
     p.add_argument("--price-per-hour", type=float)
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--out")
+    p.add_argument("--reference")
     _PARSERS["compare"] = p
 
     p = _parser("specialize")
@@ -297,6 +298,7 @@ class SpecnbMagics(Magics):
             models = self._preload(models, args.task)
         result = compare(args.task, inputs, models, labels=labels, label_space=label_space, text=text,
                                 sample=args.sample, seed=args.seed, name=args.name, batch_size=args.batch_size,
+                                reference=args.reference,
                                 price_per_hour=args.price_per_hour if args.price_per_hour is not None
                                 else self.price_per_hour)
         if args.out:

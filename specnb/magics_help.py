@@ -20,12 +20,14 @@ specnb magics — specialists vs generalists, in the notebook
   %%specnb compare TASK [--models A,B] [--labels EXPR] [--label-space VAR|a,b,c]
                         [--data VAR --text COL --label COL] [--sample N] [--seed S]
                         [--name NAME] [--price-per-hour USD] [--batch-size N] [--out VAR]
+                        [--reference MODEL]
       One input per line of the cell ({expr} is replaced by its value; {{ and }} are braces).
       With --data, the inputs come from a DataFrame: use the line magic (%specnb compare ...),
       since IPython refuses a cell magic with an empty body. TASK: classify, sentiment, langid, ner.
       --models defaults to the task's catalog specialist plus the configured generalist.
       --labels gives the gold labels, one per input line. --labels, --data and --sample take a
-      variable or an expression, as {expr} does (--labels gold[:2]). Shows the compare view and
+      variable or an expression, as {expr} does (--labels gold[:2]). --reference: the model the
+      verdicts compare with (default: the best specialist). Shows the compare view and
       returns the Comparison (also stored in --out VAR).
 
   %%specnb pipe NAME [--sample VAR|N] [--replace]

@@ -45,6 +45,7 @@ MISSING = "-"
 #: The kinds of number `format_value` knows, and how each reads.
 KINDS = {
     "score": "3 decimals: 0.779",
+    "delta": "a signed difference with 3 decimals: +0.031, -0.120",
     "percent": "a 0-1 share as a percentage with one decimal: 66.7 % (compact: 66.7%)",
     "number": "3 significant digits, thousands separated, never scientific: 0.145, 42.6, 9,394",
     "seconds": "2 decimals under 10 s, else 1: 3.41, 12.3",
@@ -142,6 +143,8 @@ def format_value(value, kind: str, *, compact: bool = False) -> str:
         return MISSING
     if kind == "score":
         return f"{number:.3f}"
+    if kind == "delta":
+        return f"{number:+.3f}".replace("+0.000", "0.000").replace("-0.000", "0.000")
     if kind == "percent":
         return f"{number * 100:.1f}{'' if compact else ' '}%"
     if kind == "usd":
@@ -180,7 +183,8 @@ class SummaryColumn:
     label : str
         Its header in HTML and in the compare view.
     kind : str
-        How its values read (`KINDS`), or ``interval``: a score with its 95 % bootstrap bounds.
+        How its values read (`KINDS`), or ``interval``: a score with its 95 % bootstrap bounds, or
+        ``delta_interval``: a difference with its bounds.
     better : str or None
         ``high`` or ``low``: which end is best (that cell is marked); None for text.
     short : str
@@ -202,7 +206,7 @@ class SummaryColumn:
 
     @property
     def interval(self) -> bool:
-        return self.kind == "interval"
+        return self.kind in ("interval", "delta_interval")
 
 
 _QUALITY = {
@@ -212,6 +216,14 @@ _QUALITY = {
     "accuracy": (SummaryColumn("accuracy", "accuracy", "interval", "high", "accuracy", short_kind="percent"),
                  SummaryColumn("macro_f1", "macro-F1", "interval", "high", "macro F1")),
 }
+#: Against the reference model (`Comparison.reference`): the headline metric's paired difference, the
+#: verdict at 95 %, and how well the scores are calibrated.
+_VERDICT = {
+    "f1": SummaryColumn("delta", "Δ F1 vs reference", "delta_interval", None, "Δ F1"),
+    "accuracy": SummaryColumn("delta", "Δ accuracy vs reference", "delta_interval", None, "Δ acc"),
+}
+_VERDICT_COLUMNS = (SummaryColumn("verdict", "verdict", "text", None, "verdict"),
+                    SummaryColumn("ece", "ECE", "score", "low", "ECE"))
 _MEASURES = (
     SummaryColumn("valid", "valid", "percent", "high", "valid"),
     SummaryColumn("p50_ms", "p50 ms", "number", "low", "p50 ms"),
@@ -229,8 +241,11 @@ PRICE_COLUMN = SummaryColumn("price_per_hour", "$ per hour", "price", None, "$/h
 def summary_columns(quality_column: str | None) -> list[SummaryColumn]:
     """The summary's numeric columns in the order HTML shows them: quality first (with gold labels:
     accuracy and macro-F1, or for ner F1, precision and recall), then validity, latency, throughput,
-    load time, memory and cost. ``quality_column`` is `Comparison.quality_column`."""
-    return [*_QUALITY.get(quality_column, ()), *_MEASURES]
+    load time, memory and cost; with gold labels also the difference from the reference model, the
+    verdict and the calibration error. ``quality_column`` is `Comparison.quality_column`."""
+    if quality_column not in _QUALITY:
+        return list(_MEASURES)
+    return [*_QUALITY[quality_column], _VERDICT[quality_column], *_VERDICT_COLUMNS, *_MEASURES]
 
 
 def best_positions(texts: list[str], values: list[float], better: str | None) -> set[int]:
@@ -258,9 +273,9 @@ def summary_cells(rows: list[dict], columns: list[SummaryColumn], *, compact: bo
         shown = []
         for row in rows:
             if column.interval:
+                number_kind = {"interval": "score", "delta_interval": "delta"}.get(kind, kind)
                 shown.append(format_interval(row.get(column.key), row.get(f"{column.key}_low"),
-                                             row.get(f"{column.key}_high"),
-                                             "score" if kind == "interval" else kind, compact=compact))
+                                             row.get(f"{column.key}_high"), number_kind, compact=compact))
             else:
                 shown.append((format_value(row.get(column.key), kind, compact=compact), None))
         best = best_positions([text for text, _ in shown], values, column.better)

@@ -273,9 +273,21 @@ def test_sweep_scores_each_threshold_on_the_same_answers(models):
     assert list(table["fallback_share"]) == [0.0, 0.75, 1.0]
     assert table["usd_per_1m"].is_monotonic_increasing and table.loc[0, "usd_per_1m"] > 0
     assert (sweep.specialist_accuracy, sweep.fallback_accuracy) == (0.5, 0.75)
+    # calibration: equal scores share a bin: 0.4 (1 of 3 right) and 0.95 (1 of 1) -> 3/4·|1/3-0.4| + 1/4·0.05
+    assert sweep.specialist_ece == pytest.approx(0.0625) and sweep.note is None
     assert sorted(fallback.seen) == sorted(TEXTS)  # the fallback answered every item, once
     assert len(sweep.figure().data) == 3
     with pytest.raises(PipelineError, match="no cascade writes 'nope'; cascades: s"):
         pipe.sweep("nope", [0.5], gold, TEXTS)
     with pytest.raises(PipelineError, match="3 labels for 4 inputs"):
         pipe.sweep("s", [0.5], gold[:3], TEXTS)
+
+
+def test_sweep_says_when_the_specialists_scores_are_badly_calibrated(models):
+    specnb.load(Counting({t: ("neg", 0.99) for t in TEXTS}), alias="sure", task="classify")
+    pipe = Pipeline(parse("s = cascade(sure, fb, labels=['pos', 'neg'], threshold=0.5)(text)"))
+    sweep = pipe.sweep("s", [0.0, 0.995], ["neg", "pos", "pos", "pos"], TEXTS)
+    assert sweep.specialist_ece == pytest.approx(0.99 - 0.25)
+    assert sweep.note.startswith("sure's scores are badly calibrated (ECE 0.740 ≥ 0.1)")
+    assert "badly calibrated" in sweep._repr_html_() and "badly calibrated" in repr(sweep)
+    assert "badly calibrated" in sweep.figure().layout.title.text

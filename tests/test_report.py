@@ -64,7 +64,7 @@ def without_plotlyjs(text: str) -> str:
 # -- figures -------------------------------------------------------------------------------------------
 def test_figures_with_labels_have_every_chart_and_stay_small(specnb_home):
     figures = labelled(specnb_home).figures()
-    assert set(figures) == {"quality_vs_latency", "quality_vs_cost", "latency", "confusion", "memory"}
+    assert set(figures) == {"quality_vs_latency", "quality_vs_cost", "latency", "confusion", "reliability", "memory"}
     for name, figure in figures.items():
         assert figure.layout.title.text, name
         if name != "latency":
@@ -164,7 +164,7 @@ def test_ner_comparison_gives_figures(specnb_home):
     gold = [[(0, 5, "PERSON")], [(0, 3, "PERSON")], [(0, 5, "PERSON"), (10, 13, "PERSON")]]
     comparison = specnb.compare("ner", texts, [finder], labels=gold, progress=False)
     figures = comparison.figures()
-    assert set(figures) == {"quality_vs_latency", "quality_vs_cost", "latency", "confusion", "memory"}
+    assert set(figures) == {"quality_vs_latency", "quality_vs_cost", "latency", "confusion", "memory"}  # no scores: no reliability
     assert "F1" in figures["quality_vs_latency"].layout.yaxis.title.text
     html = report.summary_html(comparison)
     assert "precision" in html and "recall" in html and INTERVAL.search(html)
@@ -207,7 +207,7 @@ def test_report_escapes_every_user_text(specnb_home, tmp_path):
     # Figure JSON: no character that could end the script or open a tag.
     scripts = re.findall(r"<script>(.*?)</script>", ours, re.DOTALL)
     figures = [s for s in scripts if "Plotly.newPlot" in s]
-    assert len(figures) == 5 and not any(c in s for s in figures for c in "<>&")
+    assert len(figures) == 6 and not any(c in s for s in figures for c in "<>&")
     assert "\\u003c" in "".join(figures)
     # The notebook summary escapes too.
     summary = comparison._repr_html_()

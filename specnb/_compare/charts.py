@@ -1,4 +1,4 @@
-"""Plotly figures of a `Comparison`: quality against latency and cost, latency, confusion, memory.
+"""Plotly figures of a `Comparison`: quality against latency and cost, latency, confusion, reliability, memory.
 
 The only module of specnb that imports plotly. Figures carry summary numbers only, except the
 latency chart (per-item latencies, and for large runs just the box statistics), so a notebook
@@ -238,6 +238,36 @@ def _memory(comparison, colors: dict) -> go.Figure:
                    barmode="stack", legend={"title": {"text": "model"}})
 
 
+def _reliability(comparison, colors: dict) -> go.Figure | None:
+    """Per model that gives scores: accuracy against mean score in equal-mass bins; the diagonal is calibrated."""
+    from .calibration import reliability_bins, scored_answers
+
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="calibrated", hoverinfo="skip",
+                             line={"color": _FRONT, "dash": "dot", "width": 1}))
+    ece = comparison.summary["ece"]
+    drawn = 0
+    for m in comparison.models:
+        parts = reliability_bins(*scored_answers(comparison, m))
+        if not parts:
+            continue
+        drawn += 1
+        fig.add_trace(go.Scatter(
+            x=[p["score"] for p in parts], y=[p["accuracy"] for p in parts], mode="lines+markers",
+            name=f"{_text(m)} (ECE {format_value(ece[m], 'score')})", line={"color": colors[m]},
+            customdata=[[p["items"], p["low"], p["high"]] for p in parts],
+            hovertemplate=("mean score %{x:.3f}<br>accuracy %{y:.3f}<br>%{customdata[0]} answers scored "
+                           "%{customdata[1]:.3f}–%{customdata[2]:.3f}<extra>" + _text(m) + "</extra>"),
+        ))
+    if not drawn:
+        return None
+    unit = "entities" if comparison.ner else "answers"
+    fig.update_xaxes(title_text="mean score in the bin", range=[0, 1.02])
+    fig.update_yaxes(title_text=f"share of {unit} right", range=[0, 1.02])
+    return _layout(fig, f"Reliability (equal-mass bins of {unit}; on the diagonal: calibrated)", height=440,
+                   legend={"title": {"text": "model"}})
+
+
 def figures(comparison) -> dict[str, go.Figure]:
     """Plotly figures of a comparison, by name.
 
@@ -246,7 +276,8 @@ def figures(comparison) -> dict[str, go.Figure]:
     dict of str to plotly.graph_objects.Figure
         ``quality_vs_latency`` and ``quality_vs_cost`` (quality with 95 % bootstrap intervals
         against median latency and dollars per million items, Pareto front marked; with gold
-        labels), ``latency`` (per item), ``confusion`` (with gold labels) and ``memory``.
+        labels), ``latency`` (per item), ``confusion`` and ``reliability`` (with gold labels; the
+        reliability diagram of the models that give scores, when one does) and ``memory``.
     """
     colors = model_colors(comparison.models)
     out = {}
@@ -259,6 +290,9 @@ def figures(comparison) -> dict[str, go.Figure]:
     out["latency"] = _latency(comparison, colors)
     if comparison.labels is not None:
         out["confusion"] = _confusion(comparison)
+        reliability = _reliability(comparison, colors)
+        if reliability is not None:
+            out["reliability"] = reliability
     out["memory"] = _memory(comparison, colors)
     return out
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +16,12 @@ import numpy as np
 from ..errors import InputError, TaskError
 from ..tasks import Entities, Invalid, Label, Prediction, prediction_from_dict
 from . import metrics
+from .calibration import calibration_table, ece_by_model
+from .paired import default_reference, paired_table, verdict_lines
+from .tables import INVALID, comparison_dict, confusion_frame
 
 __all__ = ["Comparison", "INVALID", "answer_key", "display_input"]
 
-#: How an invalid prediction shows in confusion matrices.
-INVALID = "(invalid)"
-#: A span only one side has, in NER confusion matrices.
-NONE = "(none)"
 
 
 def answer_key(prediction: Prediction | None):
@@ -155,9 +153,6 @@ class Comparison:
 
         rows = self.done
         gold = None if self._gold is None else self._pick(self._gold, rows)
-        if gold is not None and not self.ner:
-            paired = metrics.paired_label_metrics(
-                gold, {m: self._pick(self._keys[m], rows) for m in self.models}, seed=self.seed)
         records = []
         for m in self.models:
             keys = self._pick(self._keys[m], rows)
@@ -171,7 +166,7 @@ class Comparison:
                 "valid": float(np.mean([k is not None for k in keys])) if rows else float("nan"),
             }
             if gold is not None:
-                record.update(metrics.entity_metrics(gold, keys, seed=self.seed) if self.ner else paired[m])
+                record.update(self._quality[m])
             for other in self.models:
                 record[f"agree:{other}"] = metrics.agreement(keys, self._pick(self._keys[other], rows))
             seconds = self._pick(self.item_seconds[m], rows)
@@ -200,9 +195,61 @@ class Comparison:
             })
             records.append(record)
         frame = pd.DataFrame.from_records(records).set_index("model")
+        if gold is not None:  # the paired verdict against the reference, and calibration
+            paired, metric = self.paired(), self.quality_column
+            frame["delta"], frame["delta_low"] = paired[f"{metric}_delta"], paired[f"{metric}_delta_low"]
+            frame["delta_high"] = paired[f"{metric}_delta_high"]
+            frame["p_value"] = paired["p_value"] if "p_value" in paired else float("nan")
+            frame["verdict"], frame["ece"] = paired["verdict"], pd.Series(ece_by_model(self))
+            frame.loc[frame["verdict"] == "reference", ["delta", "delta_low", "delta_high", "p_value"]] = float("nan")
         for column in ("usd_per_1m", "load_s", "price_per_hour"):
             frame[column] = frame[column].astype(float)
         return frame
+
+    @functools.cached_property
+    def _resamples(self) -> dict:
+        """Per model, the headline scores on the bootstrap resamples every model shares (`metrics`)."""
+        rows = self.done
+        gold = self._pick(self._gold, rows)
+        keys = {m: self._pick(self._keys[m], rows) for m in self.models}
+        if self.ner:
+            return {m: metrics.entity_f1_samples(gold, keys[m], seed=self.seed) for m in self.models}
+        return metrics.paired_label_samples(gold, keys, seed=self.seed)
+
+    @functools.cached_property
+    def _quality(self) -> dict:
+        """Per model, the quality scores with their 95 % intervals (the summary's)."""
+        if self.ner:
+            gold = self._pick(self._gold, self.done)
+            return {m: metrics.entity_metrics(gold, self._pick(self._keys[m], self.done), seed=self.seed)
+                    for m in self.models}
+        if not self.done:
+            return {m: metrics.label_metrics([], []) for m in self.models}
+        return {m: metrics.label_scores(*drawn) for m, drawn in self._resamples.items()}
+
+    @property
+    def reference(self) -> str | None:
+        """The model others are compared with (``reference=`` of `specnb.compare`; default the best
+        specialist); None without gold labels."""
+        if self.quality_column is None:
+            return None
+        chosen = self.settings.get("reference")
+        return chosen if chosen in self.models else default_reference(self)
+
+    def paired(self, reference: str | None = None):
+        """Each model against ``reference`` (default `reference`) on the same items: score differences
+        with paired bootstrap 95 % intervals, McNemar's exact test on accuracy (label tasks) and the
+        verdict (``better``, ``worse``, ``no difference at 95 %``); see `specnb._compare.paired`."""
+        return paired_table(self, reference)
+
+    def verdicts(self, reference: str | None = None) -> list[str]:
+        """One line per model other than the reference: its verdict, difference and p-value."""
+        return verdict_lines(self, reference)
+
+    def calibration(self):
+        """The reliability bins (equal-mass) of every model that gives scores: a DataFrame with model, bin,
+        items, score, accuracy, low, high. The summary's ``ece`` column sums them up."""
+        return calibration_table(self)
 
     @property
     def quality_column(self) -> str | None:
@@ -278,32 +325,8 @@ class Comparison:
         Label tasks: the label space, plus an ``(invalid)`` column. NER: entity types matched on
         exact offsets, with ``(none)`` for spans only one side has.
         """
-        import pandas as pd
-
         self._check_model(model)
-        if self._gold is None:
-            raise InputError("confusion needs gold labels: pass labels= to specnb.compare")
-        rows = self.done
-        if not self.ner:
-            gold = self._pick(self._gold, rows)
-            keys = self._pick(self._keys[model], rows)
-            names = [x for x in self.label_space if x in set(gold) | set(keys)]
-            counts = metrics.confusion_counts(gold, keys, names, INVALID)
-            frame = pd.DataFrame(counts, index=pd.Index(names, name="gold"), columns=[*names, INVALID])
-            frame.columns.name = model
-            return frame
-        types = list(self.label_space)
-        axis = [*types, NONE]
-        counts = np.zeros((len(axis), len(axis)), dtype=np.int64)
-        where = {t: i for i, t in enumerate(axis)}
-        for i in rows:
-            gold = {(s, e): t for s, e, t in self._gold[i]}
-            pred = {(s, e): t for s, e, t in (self._keys[model][i] or ())}
-            for span in gold.keys() | pred.keys():
-                counts[where.get(gold.get(span, NONE), where[NONE]), where.get(pred.get(span, NONE), where[NONE])] += 1
-        frame = pd.DataFrame(counts, index=pd.Index(axis, name="gold"), columns=axis)
-        frame.columns.name = model
-        return frame
+        return confusion_frame(self, model)
 
     def _check_model(self, model: str) -> None:
         if model not in self.models:
@@ -338,23 +361,7 @@ class Comparison:
     def to_dict(self) -> dict:
         """The run as JSON-able data: ``run`` (id, task, models, label space, settings),
         ``summary`` (records) and ``items`` (records of `table`)."""
-        def clean(value):
-            if isinstance(value, float) and not math.isfinite(value):
-                return None
-            if isinstance(value, (np.floating, np.integer, np.bool_)):
-                return clean(value.item())
-            return value
-
-        summary = [{k: clean(v) for k, v in {"model": m, **row}.items()}
-                   for m, row in self.summary.to_dict(orient="index").items()]
-        items = [{k: clean(v) for k, v in {"item": i, **row}.items()}
-                 for i, row in self.table.to_dict(orient="index").items()]
-        run = {
-            "id": self.run_id, "name": self.name, "task": self.task, "status": self.status, "models": self.models,
-            "label_space": list(self.label_space), "seed": self.seed, "settings": self.settings,
-            "model_info": self.model_info,
-        }
-        return {"run": run, "summary": summary, "items": items}
+        return comparison_dict(self)
 
     def to_json(self, path) -> Path:
         """Write `to_dict` as JSON."""

@@ -30,6 +30,10 @@ __all__ = [
     "bootstrap_indices",
     "label_metrics",
     "paired_label_metrics",
+    "paired_label_samples",
+    "entity_f1_samples",
+    "label_scores",
+    "interval",
     "PATTERN_MIN_ITEMS",
     "entity_metrics",
     "agreement",
@@ -116,7 +120,8 @@ def bootstrap_indices(n: int, seed: int, samples: int = BOOTSTRAP_SAMPLES) -> np
     return np.random.default_rng(seed).integers(0, n, size=(samples, n))
 
 
-def _interval(values: np.ndarray) -> tuple[float, float]:
+def interval(values: np.ndarray) -> tuple[float, float]:
+    """The 95 % percentile interval of resampled ``values`` (NaNs left out; NaN, NaN when none is left)."""
     alpha = (1 - CONFIDENCE) / 2
     values = values[~np.isnan(values)]
     if not len(values):
@@ -134,13 +139,13 @@ def label_metrics(gold, predicted, *, seed: int = 0, samples: int = BOOTSTRAP_SA
                               "macro_f1_high"], nan)
     t, p, k = _codes(gold, predicted)
     idx = bootstrap_indices(n, seed, samples)
-    return _label_scores(t, p, k, (t == p)[idx].mean(axis=1), _macro_f1_rows(t[idx], p[idx], k))
+    return label_scores(t, p, k, (t == p)[idx].mean(axis=1), _macro_f1_rows(t[idx], p[idx], k))
 
 
-def _label_scores(t, p, k, accuracy_samples, macro_f1_samples) -> dict:
+def label_scores(t, p, k, accuracy_samples, macro_f1_samples) -> dict:
     """Accuracy and macro-F1 of codes ``(t, p)`` with the intervals of their resampled values."""
-    acc_low, acc_high = _interval(accuracy_samples)
-    f1_low, f1_high = _interval(macro_f1_samples)
+    acc_low, acc_high = interval(accuracy_samples)
+    f1_low, f1_high = interval(macro_f1_samples)
     return {
         "accuracy": float((t == p).mean()),
         "accuracy_low": acc_low,
@@ -151,27 +156,45 @@ def _label_scores(t, p, k, accuracy_samples, macro_f1_samples) -> dict:
     }
 
 
+def paired_label_samples(gold, predictions: dict, *, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> dict:
+    """Per model of ``predictions`` (by model, on the same ``gold``): ``(t, p, k, accuracy_samples,
+    macro_f1_samples)``, the codes and the scores on each bootstrap resample; every model is resampled on
+    the same items, so differences between models' samples are paired (see the module notes)."""
+    n = len(gold)
+    coded = {m: _codes(gold, p) for m, p in predictions.items()}
+    if n >= PATTERN_MIN_ITEMS and predictions:
+        stacked = np.stack([code for t, p, _ in coded.values() for code in (t, p)], axis=1)
+        patterns, freq = np.unique(stacked, axis=0, return_counts=True)
+        if len(patterns) <= _MAX_PATTERNS:
+            counts = np.random.default_rng(seed).multinomial(n, freq / n, size=samples).astype(np.float64)
+            out = {}
+            for j, (model, (t, p, k)) in enumerate(coded.items()):
+                pt, pp = patterns[:, 2 * j], patterns[:, 2 * j + 1]
+                eye = np.eye(k + 1)
+                true_hot, pred_hot = eye[pt][:, :k], eye[pp][:, :k]
+                hit_hot = true_hot * (pt == pp)[:, None]
+                out[model] = (t, p, k, counts @ (pt == pp) / n,
+                              _macro_f1_counts(counts @ hit_hot, counts @ true_hot, counts @ pred_hot))
+            return out
+    idx = bootstrap_indices(n, seed, samples)
+    return {m: (t, p, k, (t == p)[idx].mean(axis=1), _macro_f1_rows(t[idx], p[idx], k)) for m, (t, p, k) in coded.items()}
+
+
 def paired_label_metrics(gold, predictions: dict, *, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> dict:
     """`label_metrics` for several models' ``predictions`` (by model) on the same ``gold``, every model
     resampled on the same items; fast on large runs (see the module notes)."""
-    n = len(gold)
-    if n < PATTERN_MIN_ITEMS or not predictions:
+    if not len(gold):
         return {m: label_metrics(gold, p, seed=seed, samples=samples) for m, p in predictions.items()}
-    coded = {m: _codes(gold, p) for m, p in predictions.items()}
-    stacked = np.stack([code for t, p, _ in coded.values() for code in (t, p)], axis=1)
-    patterns, freq = np.unique(stacked, axis=0, return_counts=True)
-    if len(patterns) > _MAX_PATTERNS:
-        return {m: label_metrics(gold, p, seed=seed, samples=samples) for m, p in predictions.items()}
-    counts = np.random.default_rng(seed).multinomial(n, freq / n, size=samples).astype(np.float64)
-    out = {}
-    for j, (model, (t, p, k)) in enumerate(coded.items()):
-        pt, pp = patterns[:, 2 * j], patterns[:, 2 * j + 1]
-        eye = np.eye(k + 1)
-        true_hot, pred_hot = eye[pt][:, :k], eye[pp][:, :k]
-        hit_hot = true_hot * (pt == pp)[:, None]
-        out[model] = _label_scores(t, p, k, counts @ (pt == pp) / n,
-                                   _macro_f1_counts(counts @ hit_hot, counts @ true_hot, counts @ pred_hot))
-    return out
+    return {m: label_scores(*drawn) for m, drawn in paired_label_samples(gold, predictions, seed=seed,
+                                                                          samples=samples).items()}
+
+
+def entity_f1_samples(gold, predicted, *, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> np.ndarray:
+    """Entity F1 on each bootstrap resample (the resamples of `entity_metrics`), shape (samples,)."""
+    counts = entity_counts(gold, predicted)
+    if not len(gold):
+        return np.full(samples, np.nan)
+    return np.asarray(entity_scores(counts[bootstrap_indices(len(gold), seed, samples)].sum(axis=1))[2])
 
 
 def entity_metrics(gold, predicted, *, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> dict:
@@ -182,7 +205,7 @@ def entity_metrics(gold, predicted, *, seed: int = 0, samples: int = BOOTSTRAP_S
     n = len(gold)
     resampled = counts[bootstrap_indices(n, seed, samples)].sum(axis=1) if n else np.zeros((0, 3))
     for name, values in zip(("precision", "recall", "f1"), entity_scores(resampled)):
-        out[f"{name}_low"], out[f"{name}_high"] = _interval(np.asarray(values)) if n else (float("nan"),) * 2
+        out[f"{name}_low"], out[f"{name}_high"] = interval(np.asarray(values)) if n else (float("nan"),) * 2
     if not n:
         out.update(precision=float("nan"), recall=float("nan"), f1=float("nan"))
     return out

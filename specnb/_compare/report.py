@@ -25,6 +25,7 @@ from ..presentation import (
     summary_columns,
 )
 from ..tasks.base import is_missing
+from .paired import p_text
 
 __all__ = ["summary_html", "snapshot_html", "write_html", "DISAGREEMENT_ROWS", "INPUT_CHARS"]
 
@@ -41,6 +42,7 @@ _CHART_TITLES = {
     "quality_vs_cost": "Quality vs cost",
     "latency": "Latency per item",
     "confusion": "Confusion matrices",
+    "reliability": "Calibration: reliability diagram",
     "memory": "Memory",
 }
 
@@ -211,6 +213,33 @@ def _agreement(comparison) -> str:
             '<p class="specnb-muted">Share of items on which two models give the same valid answer.</p>')
 
 
+def _paired(comparison) -> str:
+    """Each model against the reference: differences with paired intervals, McNemar's test, the verdict."""
+    table = comparison.paired()
+    metrics = ["f1"] if comparison.ner else ["accuracy", "macro_f1"]
+    names = {"f1": "Δ F1", "accuracy": "Δ accuracy", "macro_f1": "Δ macro-F1"}
+    head = "".join(f'<th class="num">{_e(names[k])} [95 % CI]</th>' for k in metrics)
+    if not comparison.ner:
+        head += '<th class="num">only reference right</th><th class="num">only model right</th><th class="num">McNemar p</th>'
+    rows = []
+    for m, row in table.iterrows():
+        cells = "".join(
+            f'<td class="num">{_e(format_value(row[f"{k}_delta"], "delta"))} '
+            f'[{_e(format_value(row[f"{k}_delta_low"], "delta"))}, {_e(format_value(row[f"{k}_delta_high"], "delta"))}]</td>'
+            for k in metrics)
+        if not comparison.ner:
+            cells += (f'<td class="num">{int(row["reference_only"]):,}</td><td class="num">{int(row["model_only"]):,}</td>'
+                      f'<td class="num">{_e(p_text(row["p_value"]).removeprefix("p = "))}</td>')
+        rows.append(f"<tr><th>{_e(m)}</th>{cells}<td>{_e(row['verdict'])}</td></tr>")
+    test = ("the verdict follows McNemar's exact test on the items only one of the two got right (p < 0.05)"
+            if not comparison.ner else "the verdict follows the F1 difference's interval (excluding 0)")
+    return (f'<div class="scroll"><table class="specnb-table"><thead><tr><th>model</th>{head}<th>verdict</th></tr>'
+            f'</thead><tbody>{"".join(rows)}</tbody></table></div>'
+            f'<p class="specnb-muted">Against the reference {_e(comparison.reference)}, on the same items. Intervals: '
+            f"95 % paired bootstrap (the summary's resamples); {test}.</p>"
+            + "".join(f"<p>{_e(line)}</p>" for line in comparison.verdicts()))
+
+
 def _short(value, limit: int = INPUT_CHARS) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
@@ -321,8 +350,10 @@ def write_html(comparison, path) -> Path:
         if comparison.quality_column is not None else
         '<p class="specnb-muted">Best value per column in bold. Cost: the price per device-hour assumed for each '
         "model over its measured throughput.</p>",
-        "<h2>Charts</h2>", _charts(charts.figures(comparison)),
     ]
+    if comparison.quality_column is not None:
+        sections += ["<h2>Verdicts</h2>", _paired(comparison)]
+    sections += ["<h2>Charts</h2>", _charts(charts.figures(comparison))]
     if len(comparison.models) > 1:
         sections += ["<h2>Agreement</h2>", _agreement(comparison)]
     sections += ["<h2>Disagreements</h2>", _disagreements(comparison)]

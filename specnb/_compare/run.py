@@ -202,7 +202,7 @@ def _mark_stopped(writer, run_id: str, exc: BaseException, stage: str) -> None:
 
 def compare(task, inputs, models, *, labels=None, label_space=None, text: str = "text", sample=None, seed: int = 0,
             price_per_hour=None, name: str | None = None, batch_size: int | None = None, progress: bool | None = None,
-            store: bool = True) -> Comparison:
+            store: bool = True, reference: str | None = None) -> Comparison:
     """Run specialists and generalists on the same inputs and score them the same way.
 
     Parameters
@@ -239,6 +239,9 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
         As in `Model.predict`.
     store : bool
         Write the run to ``$SPECNB_HOME/runs.sqlite`` as it goes (default True).
+    reference : str, optional
+        The model the others are compared with, item by item (`Comparison.paired`, the summary's
+        ``verdict``); default the best specialist.
 
     Returns
     -------
@@ -283,6 +286,9 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
     _check_price(price_per_hour)
     planned = _plan_models(models, task)
     names = [_model_name(m) for m in planned]
+    reference = None if reference is None else _model_name(reference)
+    if reference is not None and reference not in names:
+        raise InputError(f"reference={reference!r} is not one of the compared models; models: {', '.join(names)}")
     progress = config.progress if progress is None else progress
     chunk = config.store_chunk
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
@@ -290,7 +296,7 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
                           f"store), got {chunk!r}; e.g. specnb.config.store_chunk = 256")
     labels_arg = descriptions or space  # descriptions are keyed by the space's labels
     settings = {"batch_size": batch_size or config.batch_size, "token_budget": dict(config.token_budget),
-                "store_chunk": chunk}
+                "store_chunk": chunk, **({} if reference is None else {"reference": reference})}
     meta = {"models": names, "label_space": list(space), "descriptions": descriptions, "seed": seed,
             "sample": sample, "index": index, "has_labels": gold is not None, "settings": settings}
 

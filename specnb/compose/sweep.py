@@ -15,15 +15,23 @@ __all__ = ["Sweep", "run_sweep"]
 class Sweep:
     """`Pipeline.sweep`'s result: ``table`` (threshold, accuracy, fallback_share, usd_per_1m, items) and
     ``figure()``, a plotly chart of accuracy against the share sent to the fallback and the cost.
+    ``specialist_ece`` is the specialist's calibration error on the swept items, and ``note`` says when
+    it is badly calibrated (a threshold on its scores then means less than it seems).
 
     In a notebook it shows as the table and the chart."""
 
-    def __init__(self, table, *, stage, models, specialist_accuracy, fallback_accuracy):
+    def __init__(self, table, *, stage, models, specialist_accuracy, fallback_accuracy, specialist_ece=float("nan")):
+        from .._compare.calibration import calibration_note
+
         self.table = table
         self.stage = stage
         self.models = models
         self.specialist_accuracy = specialist_accuracy
         self.fallback_accuracy = fallback_accuracy
+        #: The specialist's expected calibration error on the swept items (NaN when it gives no scores).
+        self.specialist_ece = specialist_ece
+        #: A warning when the specialist's scores are badly calibrated, else None.
+        self.note = calibration_note(models[0], specialist_ece)
 
     def figure(self):
         import plotly.graph_objects as go
@@ -38,7 +46,10 @@ class Sweep:
                       secondary_y=True)
         for value, name in ((self.specialist_accuracy, self.models[0]), (self.fallback_accuracy, self.models[1])):
             fig.add_hline(y=value, line={"width": 1, "color": "#9ca3af"}, annotation_text=f"{name} alone")
-        fig.update_layout(title=f"Cascade {self.stage}: {self.models[0]} → {self.models[1]}", template="plotly_white",
+        title = f"Cascade {self.stage}: {self.models[0]} → {self.models[1]}"
+        if self.note is not None:
+            title += f"<br><sup>⚠ {self.models[0]}'s scores are badly calibrated (ECE {self.specialist_ece:.3f})</sup>"
+        fig.update_layout(title=title, template="plotly_white",
                           xaxis_title="threshold (specialist score under which the fallback answers)",
                           legend={"orientation": "h", "y": -0.25}, margin={"t": 50})
         fig.update_yaxes(title_text="accuracy / share", range=[0, 1.05], secondary_y=False)
@@ -49,10 +60,12 @@ class Sweep:
         import html
 
         title = html.escape(f"Cascade {self.stage}: {self.models[0]} → {self.models[1]}")
-        return f"<div><strong>{title}</strong>{self.table.to_html(index=False)}</div>"
+        note = "" if self.note is None else f'<p style="color:#b45309">⚠ {html.escape(self.note)}</p>'
+        return f"<div><strong>{title}</strong>{note}{self.table.to_html(index=False)}</div>"
 
     def __repr__(self) -> str:
-        return f"<specnb.Sweep of cascade {self.stage!r} ({self.models[0]} → {self.models[1]})>\n{self.table}"
+        note = "" if self.note is None else f"\nnote: {self.note}"
+        return f"<specnb.Sweep of cascade {self.stage!r} ({self.models[0]} → {self.models[1]})>{note}\n{self.table}"
 
 
 def _usd_per_item(model, seconds: float, run, n: int, price_per_hour) -> float:
@@ -75,6 +88,7 @@ def run_sweep(pipeline, stage: str, thresholds, labels, inputs=None, *, text: st
     import numpy as np
     import pandas as pd
 
+    from .._compare.calibration import expected_calibration_error
     from ..tasks import Label
 
     key = next((k for k, spec in walk_ids(pipeline.stages) if spec["kind"] == "cascade" and spec["field"] == stage),
@@ -120,5 +134,9 @@ def run_sweep(pipeline, stage: str, thresholds, labels, inputs=None, *, text: st
         usd = (per_item[0] + share * per_item[1]) * 1e6
         rows.append({"threshold": threshold, "accuracy": float(correct.mean()), "fallback_share": share,
                      "usd_per_1m": usd, "items": n})
+    scored = scores >= 0  # answers with a score (the others are -1)
+    probabilities = scored.any() and bool((scores[scored] <= 1).all())
+    ece = expected_calibration_error(scores[scored], first_ok[scored]) if probabilities else float("nan")
     return Sweep(pd.DataFrame(rows), stage=stage, models=tuple(m.alias for m in captured["models"]),
-                 specialist_accuracy=float(first_ok.mean()), fallback_accuracy=float(fallback_ok.mean()))
+                 specialist_accuracy=float(first_ok.mean()), fallback_accuracy=float(fallback_ok.mean()),
+                 specialist_ece=ece)
