@@ -148,10 +148,9 @@ PIPELINE_OUTPUTS = (".parquet", ".csv", ".jsonl")
 
 
 def _run_pipeline(args) -> int:
-    from tqdm.auto import tqdm
-
     from .compose import Pipeline
     from .errors import InputError
+    from .progress import bar as progress_bar
     from .settings import config
 
     out = Path(args.output)
@@ -169,7 +168,7 @@ def _run_pipeline(args) -> int:
         done = run_ray(pipe, records, batch_size=args.batch_size, progress=config.progress)  # Ray Data's own bars
     else:
         step = max(1, config.store_chunk)
-        with tqdm(total=len(records), desc=f"{pipe.name}", unit="item", disable=not config.progress) as bar:
+        with progress_bar(total=len(records), desc=f"{pipe.name}", unit="item", disable=not config.progress) as bar:
             for start in range(0, len(records), step):
                 done.extend(pipe.run(records[start:start + step]))
                 bar.update(min(step, len(records) - start))

@@ -33,6 +33,21 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 
+def _hypothesis_profile() -> None:
+    """Every property test without a time limit: hypothesis' default deadline (200 ms a case) and its too-slow
+    health check fail a test on a slow or loaded machine, not on a wrong answer. (Settings a test gives itself
+    start from this profile; tests/properties.py's `seeded` sets the same.)"""
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:
+        return
+    settings.register_profile("specnb", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("specnb")
+
+
+_hypothesis_profile()
+
+
 @pytest.fixture(autouse=True)
 def empty_registry():
     """Each test starts and ends with no model loaded and default settings."""

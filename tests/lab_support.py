@@ -28,8 +28,22 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1400, "height": 1000}
-#: Generous: the machine that runs `make test` may have 2 slow CPUs.
-TIMEOUT_MS = 60_000
+#: The limit of every wait on the page: a guard against a hang, never a speed requirement. Minutes: the machine
+#: that runs `make test` may have 2 slow CPUs shared with other work, and JupyterLab in Chromium can take a
+#: minute there to draw a notebook.
+TIMEOUT_MS = 180_000
+#: How long the JupyterLab server may take to answer once started (a hang guard too), and one API call.
+START_S = 300
+API_S = 120
+
+
+def expect(locator, message: str | None = None):
+    """Playwright's auto-retrying assertions with `TIMEOUT_MS` as their limit (Playwright's own default is 5 s,
+    which a loaded machine passes; imported late: without playwright the browser modules skip)."""
+    from playwright.sync_api import expect as _expect
+
+    _expect.set_options(timeout=TIMEOUT_MS)
+    return _expect(locator, message)
 
 
 def chromium_or_skip() -> str:
@@ -80,7 +94,7 @@ class LabServer:
         settings.mkdir(parents=True, exist_ok=True)
         (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
 
-    def start(self, timeout: float = 90) -> LabServer:
+    def start(self, timeout: float = START_S) -> LabServer:
         self._write_config()
         env = dict(os.environ, JUPYTER_CONFIG_DIR=str(self.config_dir), PYTHONUNBUFFERED="1")
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
@@ -95,7 +109,7 @@ class LabServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"jupyterlab exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2) as r:
+                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=API_S) as r:
                     if r.status == 200:
                         return self
             except (urllib.error.URLError, OSError):
@@ -107,7 +121,7 @@ class LabServer:
     def api(self, method: str, path: str):
         request = urllib.request.Request(f"{self.url}{path}", method=method,
                                          headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(request, timeout=30) as r:
+        with urllib.request.urlopen(request, timeout=API_S) as r:
             body = r.read()
         return json.loads(body) if body else None
 

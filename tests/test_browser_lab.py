@@ -29,6 +29,7 @@ from lab_support import (
     VIEWPORT,
     NotebookPage,
     dump_on_failure,
+    expect,
     write_notebook,
 )
 
@@ -120,13 +121,6 @@ def _page_info(total: int, page: int = 0, size: int = 20) -> str:
     return f"{page * size + 1:,}–{min(page * size + size, total):,} of {total:,}"
 
 
-def expect(locator, message: str | None = None):
-    """Playwright's auto-retrying assertions (imported late: without playwright the module skips)."""
-    from playwright.sync_api import expect as _expect
-
-    return _expect(locator, message)
-
-
 def _expect_text(locator, text: str, timeout: int = TIMEOUT_MS) -> None:
     expect(locator).to_have_text(text, timeout=timeout)
 
@@ -160,7 +154,7 @@ def _shot(locator, name: str, page, fit: bool = False) -> Path:
     return path
 
 
-def _wait_chart(view, timeout: int = 45_000) -> None:
+def _wait_chart(view, timeout: int = TIMEOUT_MS) -> None:
     """plotly.js comes over the comm on first use (a few MB): allow for it."""
     view.locator('.specnb-chart[data-testid^="chart-"] .main-svg').first.wait_for(state="visible", timeout=timeout)
 

@@ -18,6 +18,7 @@ import json
 
 import pytest
 from lab_support import (
+    API_S,
     ROOT,
     SCREENSHOTS,
     TIMEOUT_MS,
@@ -77,7 +78,7 @@ def _save_widget_state(lab: LabServer, on: bool) -> None:
     body = json.dumps({"raw": json.dumps({"saveState": on})}).encode()
     req = urllib.request.Request(f"{lab.url}{WIDGET_SETTINGS}", data=body, method="PUT",
                                  headers={"Authorization": f"token {lab.token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
+    with urllib.request.urlopen(req, timeout=API_S) as r:
         assert r.status in (200, 204)
 
 

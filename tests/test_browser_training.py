@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from lab_support import SCREENSHOTS, TIMEOUT_MS, VIEWPORT, NotebookPage, dump_on_failure, write_notebook
+from lab_support import SCREENSHOTS, TIMEOUT_MS, VIEWPORT, NotebookPage, dump_on_failure, expect, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -77,12 +77,6 @@ def notebook(lab, browser, request, tiny_embed_dir, tmp_path):
         yield nbpage
     finally:
         context.close()
-
-
-def expect(locator):
-    from playwright.sync_api import expect as _expect
-
-    return _expect(locator)
 
 
 def _shot(nb: NotebookPage, locator, name: str) -> None:

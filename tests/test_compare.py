@@ -288,7 +288,7 @@ def test_a_comparison_reloads_identically_in_a_fresh_process(specnb_home, tmp_pa
         c = specnb.get_run({cmp.run_id!r})
         pickle.dump((c.summary, c.table, c.predictions, c.status), open({str(out)!r}, "wb"))
     """, specnb_home)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
     summary, table, predictions, status = pd.read_pickle(out)
     pd.testing.assert_frame_equal(summary, cmp.summary, check_exact=True)
@@ -303,15 +303,19 @@ def test_the_store_keeps_finished_items_when_the_writer_is_killed(specnb_home):
         texts = [f"item {i} {'yes' if i % 3 else 'no'}" for i in range(60)]
         def fast(batch):
             return [("yes" if "yes" in t else "no", 1.0) for t in batch]
-        def slow(batch):
-            time.sleep(0.1 * len(batch))
+        answered = 0
+        def slow(batch):  # answers 12 items, then hangs until it is killed: the kill never races the end
+            global answered
+            while answered >= 12:
+                time.sleep(1)
+            answered += len(batch)
             return [("yes", 0.5) for _ in batch]
         specnb.compare("classify", texts, [fast, slow], labels=["yes" if i % 3 else "no" for i in range(60)],
                        name="killed", progress=False)
         print("finished")
     """, specnb_home)
     db = specnb_home / "runs.sqlite"
-    deadline = time.time() + 120
+    deadline = time.time() + 600  # a hang guard: the child hangs once 12 items are stored
     done = 0
     while time.time() < deadline and proc.poll() is None:
         if db.exists():
@@ -364,9 +368,13 @@ def test_peak_memory_is_measured_during_the_run():
 
     with PeakMemory("cpu", interval=0.001) as meter:
         block = np.ones(64 * 2**20 // 8)  # 64 MiB
-        time.sleep(0.05)
+        # hold it until the sampler thread has run once it was there (a starved thread may take long; 600 s:
+        # a hang guard, not a speed limit)
+        deadline = time.monotonic() + 600
+        while meter._high - meter._start < 48 * 2**20 and time.monotonic() < deadline:
+            time.sleep(0.01)
         del block
-    assert meter.peak_bytes >= 48 * 2**20
+    assert meter.peak_bytes >= 48 * 2**20  # the peak outlives the memory it measured
 
 
 def test_an_embedding_model_answers_label_tasks_zero_shot(tiny_embed_dir):
@@ -395,7 +403,7 @@ def test_only_the_charts_module_imports_plotly(specnb_home):
         assert "plotly" in sys.modules
         print("ok")
     """, specnb_home)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0 and out.strip() == "ok", err[-2000:]
 
 

@@ -251,7 +251,7 @@ def _stage(draw, depth=0):
     return spec
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(stages=st.lists(_stage(), min_size=1, max_size=4), name=st.text(min_size=1, max_size=12))
 def test_yaml_round_trip_property(models, stages, name):
     pipe = Pipeline(stages, name=name)

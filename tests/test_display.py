@@ -79,7 +79,7 @@ def executed(tmp_path_factory):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SPECNB_HOME", str(home / "specnb"))
-        nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+        nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                                 resources={"metadata": {"path": str(home)}}).execute()
     return [cell.outputs for cell in notebook.cells]
 

@@ -149,7 +149,7 @@ def test_a_new_process_reuses_the_cache(specnb_home, gguf_file):
     env = dict(os.environ, SPECNB_HOME=str(specnb_home))
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, str(gguf_file), str(NEW_TOKENS), json.dumps(PROMPTS)],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env, capture_output=True, text=True, timeout=600,  # a hang guard
     )
     assert done.returncode == 0, done.stderr[-3000:]
     child = json.loads(done.stdout.strip().splitlines()[-1])
@@ -225,7 +225,7 @@ _KILLED_CHILD = textwrap.dedent(
 def test_conversion_killed_midway_is_not_trusted_by_a_later_load(specnb_home, gguf_file):
     env = dict(os.environ, SPECNB_HOME=str(specnb_home))
     done = subprocess.run([sys.executable, "-c", _KILLED_CHILD, str(gguf_file)], env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=600)  # a hang guard
     assert done.returncode == 9, done.stderr[-3000:]
     leftovers = cache_entries(specnb_home)
     assert leftovers and all(name.endswith(".tmp") for name in leftovers)

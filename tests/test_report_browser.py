@@ -21,7 +21,7 @@ def _rendered_dom(path, profile) -> str:
             "--virtual-time-budget=15000", "--dump-dom", path.as_uri()]
     env = dict(os.environ, HOME=str(profile), XDG_CONFIG_HOME=str(profile / "config"),
                XDG_CACHE_HOME=str(profile / "cache"))
-    out = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+    out = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)  # a hang guard
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 

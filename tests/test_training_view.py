@@ -258,7 +258,7 @@ BUSY_CELL = textwrap.dedent("""
     view.on_start({"alias": "busy", "base": "tiny", "method": "finetune", "task": "sentiment", "epochs": 1,
                    "total_steps": 10**9, "train": 10, "held_out": 2})
     print("COMM", view.widget.comm.comm_id, view.widget.live_stop, flush=True)
-    step, deadline = 0, time.monotonic() + 120
+    step, deadline = 0, time.monotonic() + 600  # a hang guard: the Stop ends it, however long it takes to arrive
     while time.monotonic() < deadline:  # at least one step, however soon the Stop arrives
         step += 1
         view.on_step({"step": step, "epoch": 0.0, "loss": 1.0, "elapsed": view.elapsed})
@@ -275,13 +275,13 @@ def test_stop_reaches_a_kernel_busy_running_the_training_cell():
     the cell runs (as the browser sends it) ends it."""
     from jupyter_client.manager import start_new_kernel
 
-    km, kc = start_new_kernel(kernel_name="python3", env=dict(os.environ))
+    km, kc = start_new_kernel(kernel_name="python3", env=dict(os.environ), startup_timeout=600)  # hang guards only
     try:
         msg_id = kc.execute(BUSY_CELL)
         comm_id = live = None
         lines, shown = [], []
         while True:
-            msg = kc.get_iopub_msg(timeout=120)
+            msg = kc.get_iopub_msg(timeout=600)
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             kind, content = msg["msg_type"], msg["content"]

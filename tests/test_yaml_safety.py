@@ -150,11 +150,11 @@ def test_cli_trust_code_flag(tmp_path, side_effect_module, specnb_home):
     pd.DataFrame({"text": ["abcd"]}).to_csv(data, index=False)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-m", "specnb", "run", str(path), str(data), "-o", str(out)]
-    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)  # hang guards
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.startswith("specnb: PipelineError: line 2: ") and "--trust-code" in refused.stderr
     assert "Traceback" not in refused.stderr and not mark.exists() and not out.exists()
-    trusted = subprocess.run([*command, "--trust-code"], env=env, capture_output=True, text=True, timeout=120)
+    trusted = subprocess.run([*command, "--trust-code"], env=env, capture_output=True, text=True, timeout=600)
     assert trusted.returncode == 0, trusted.stderr
     assert mark.exists() and list(pd.read_csv(out)["n"]) == [4]
 
