@@ -8,7 +8,10 @@ and a few disagreements; the reports go to ``<out>/langid.html`` and ``<out>/bbc
 ``<out>/report.html`` shows both summaries with links to them. Then a pipeline (`run_pipeline_demo`)
 and specialists trained on the spot (`run_specialize_demo`): a head on MiniLM from gold labels, one
 distilled from SmolLM2's answers, and a learning curve, on one fixed split of BBC articles (the
-section's report is ``<out>/specialize.html``; its learning curve is drawn in ``report.html``).
+section's report is ``<out>/specialize.html``; its learning curve is drawn in ``report.html``). Last, the
+evidence notebook (``notebooks/specialist-vs-generalist.ipynb``) runs headless and is written as
+``<out>/specialist-vs-generalist.html`` (`specnb.demo_notebook`), and a closing block says what ran, where
+the pages are and each comparison's verdicts.
 """
 
 from __future__ import annotations
@@ -176,8 +179,10 @@ def _data(job: str):
     return bbc_topics(100, seed=0, max_chars=1000), BBC_DESCRIPTIONS
 
 
-def run_demo(out="build/demo", *, device: str = "auto", file=None) -> list:
-    """Run the demo's comparisons, pipeline and specialists, print their summaries, write the reports.
+def run_demo(out="build/demo", *, device: str = "auto", file=None, notebook: bool = True) -> list:
+    """Run the demo's comparisons, pipeline and specialists, print their summaries, write the reports,
+    execute the evidence notebook into ``<out>/specialist-vs-generalist.html`` and print a closing block
+    (what ran, where the pages are, one verdict line per model; `demo_notebook.closing_block`).
 
     Parameters
     ----------
@@ -188,6 +193,8 @@ def run_demo(out="build/demo", *, device: str = "auto", file=None) -> list:
         Where the models run, as in `specnb.load`.
     file : text stream, optional
         Where to print (default ``sys.stdout``).
+    notebook : bool
+        Execute the evidence notebook (`demo_notebook.run_notebook_demo`; it picks its own device).
 
     Returns
     -------
@@ -196,6 +203,7 @@ def run_demo(out="build/demo", *, device: str = "auto", file=None) -> list:
     """
     from ._compare import compare
     from .backends.model_registry import load
+    from .demo_notebook import closing_block, run_notebook_demo
 
     file = sys.stdout if file is None else file
     out = Path(out)
@@ -216,13 +224,16 @@ def run_demo(out="build/demo", *, device: str = "auto", file=None) -> list:
         comparisons.append(comparison)
         sections.append((heading, comparison, f"{stem}.html"))
     out.mkdir(parents=True, exist_ok=True)
-    run_pipeline_demo(out, device=device, say=say)
+    _, piped, _ = run_pipeline_demo(out, device=device, say=say)
     comparison, curve, extra = run_specialize_demo(device=device, say=say)
     comparisons.append(comparison)
     sections.append((SPECIALIZE_HEADING, comparison, "specialize.html", extra, [curve.figure()]))
     written = [c.to_html(out / report) for (_, c, report, *_) in sections]
     index = write_index(out / "report.html", sections)
     say(f"\nreport: {index}  (full reports: {', '.join(str(p) for p in written)})")
+    page = run_notebook_demo(out, say=say) if notebook else None
+    say(closing_block(comparisons, report=index, notebook=page, pipeline=f"pipeline triage ({len(piped)} texts: "
+                      "langid, then a minilm -> smollm2 topic cascade for English; threshold sweep)"))
     return comparisons
 
 

@@ -8,12 +8,15 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
+from test_notebooks import EVIDENCE, check_offline_page, check_outputs
 
 import specnb
 from specnb.cli import main
 from specnb.datasets import langid_sentences
+from specnb.demo_notebook import NOTEBOOK_EXECUTED, NOTEBOOK_HTML
 
 # The cache the test session shares (conftest sets it before this module is imported): it holds the
 # dequantized SmolLM2, which the demo test reuses through a link instead of converting it again.
@@ -198,7 +201,7 @@ def test_demo_compares_on_both_sets_trains_specialists_and_writes_the_report(tmp
     env = dict(os.environ, HF_HUB_OFFLINE="1", SPECNB_HOME=str(home))
     out_dir = tmp_path / "demo"
     out = subprocess.run([sys.executable, "-m", "specnb", "demo", "--out", str(out_dir)], capture_output=True,
-                         text=True, env=env, timeout=1200)
+                         text=True, env=env, timeout=3600)  # a hang guard: the demo takes ~15 min on 2 cores
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Language ID" in out.stdout and "BBC News topics" in out.stdout
     headers = [line for line in out.stdout.splitlines() if "accuracy [95% CI]" in line]
@@ -246,3 +249,18 @@ def test_demo_compares_on_both_sets_trains_specialists_and_writes_the_report(tmp
     from specnb.datasets import BBC_DESCRIPTIONS
 
     assert pipe.stages[1]["branches"]["en"][0]["labels"] == BBC_DESCRIPTIONS
+    # the evidence notebook, executed headless: its outputs show every section, and its page works offline
+    executed = nbformat.read(out_dir / NOTEBOOK_EXECUTED, as_version=4)
+    check_outputs(executed, EVIDENCE)
+    check_offline_page(executed, (out_dir / NOTEBOOK_HTML).read_text(encoding="utf-8"))
+    # the closing block: what ran, where the pages are, and one verdict per model against its reference
+    closing = out.stdout[out.stdout.rindex("\n== Done\n"):].splitlines()
+    for name in ["demo: langid (240 items: ", "demo: bbc topics (100 items: ", "demo: specialize (60 items: "]:
+        assert any(line.startswith(f"  {name}") for line in closing), name
+    assert f"report:   {out_dir / 'report.html'}" in closing and f"notebook: {out_dir / NOTEBOOK_HTML}" in closing
+    verdicts = [line.strip() for line in closing[closing.index(next(x for x in closing if x.startswith("verdicts"))) + 1:]]
+    heads = [v.split(" — ")[0] for v in verdicts]
+    assert heads[:2] == ["demo: langid: smollm2 vs langid", "demo: bbc topics: smollm2 vs minilm"], verdicts
+    assert len(heads) == 5 and all(h.startswith("demo: specialize: ") for h in heads[2:]), verdicts  # 4 models
+    assert all(re.search(r" — (better at 95 %|worse at 95 %|no difference at 95 %) \(accuracy [+-]\d\.\d{3} "
+                         r"\[[+-]\d\.\d{3}, [+-]\d\.\d{3}\], McNemar p", v) for v in verdicts), verdicts
