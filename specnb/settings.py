@@ -65,7 +65,10 @@ class Settings:
         Most tokens a generalist writes per answer (``generate`` and ``ner``).
     token_budget : dict
         Per device kind: most padded tokens in one batch (items x longest item). Long inputs run
-        in small batches and short ones in large batches, up to ``batch_size``.
+        in small batches and short ones in large batches, up to ``batch_size``. On the CPU, 2048: measured
+        against 4096 on 2 cores, the same speed (bench/engine.py's classifier, SmolLM2 rank scoring) and a
+        SmolLM2 batch's transient memory about 260 MB lower. 1024 lowers it further (the Binder notebooks
+        set it) at some cost to encoder throughput on mixed lengths.
     progress : bool
         Show a progress bar on runs that last longer than ``progress_delay`` seconds.
     progress_delay : float
@@ -86,7 +89,7 @@ class Settings:
     memory_budget: dict = field(default_factory=lambda: {"cuda": None, "mps": None, "cpu": None})
     batch_size: int = 32
     max_new_tokens: int = 128
-    token_budget: dict = field(default_factory=lambda: {"cuda": 65536, "mps": 16384, "cpu": 4096})
+    token_budget: dict = field(default_factory=lambda: {"cuda": 65536, "mps": 16384, "cpu": 2048})
     progress: bool = True
     progress_delay: float = 2.0
     price_per_hour: dict = field(default_factory=lambda: {"cpu": 0.10, "cuda": 2.50, "mps": 0.10})

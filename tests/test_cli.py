@@ -218,9 +218,12 @@ def test_demo_compares_on_both_sets_trains_specialists_and_writes_the_report(tmp
         assert f'href="{page}"' in report and (out_dir / page).stat().st_size > 100_000
     stored = specnb.store.RunStore(home / "runs.sqlite").runs()
     compared = stored[stored["kind"] == "compare"]
-    assert sorted(compared["name"]) == ["demo: bbc topics", "demo: langid", "demo: specialize"]
-    trained = [alias for models in stored[stored["kind"] == "train"]["models"] for alias in models]
-    assert sorted(trained) == ["minilm-bbc", "minilm-bbc-distilled"]
+    # the demo's own comparisons, then the evidence notebook's (it runs in the same SPECNB_HOME: every run is kept)
+    assert sorted(compared["name"]) == ["demo: bbc topics", "demo: langid", "demo: specialize", "evidence: bbc topics",
+                                        "evidence: langid", "evidence: ner", "evidence: ner, spaCy alone",
+                                        "evidence: trained specialists"]
+    trained = {alias for models in stored[stored["kind"] == "train"]["models"] for alias in models}
+    assert {"minilm-bbc", "minilm-bbc-distilled", "bbc-head", "bbc-distilled"} <= trained, trained
     # the pipeline: language ID, then English texts through the topic cascade, its profile and a sweep
     assert "== Pipeline" in out.stdout and "threshold sweep" in out.stdout
     assert re.search(r"80 texts; 40 English; topic accuracy 0\.\d+ on 40 BBC articles", out.stdout)

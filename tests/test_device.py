@@ -79,3 +79,36 @@ def test_real_layer_on_this_machine_answers_consistently():
     assert chosen == "cpu" or dev.devices.cuda_available() or dev.devices.mps_available()
     assert dev.devices.total("cpu") > 0
     assert dev.devices.allocated("cpu") > 0
+
+
+def test_cgroup_memory_limit_caps_the_cpu_total(tmp_path):
+    """A container's memory limit (Binder: 2 GiB) is the CPU's total for the default budget, not the host's RAM."""
+    from specnb.backends.device import cgroup_memory_limit
+
+    # cgroup v2: the process's own cgroup, then the root
+    (tmp_path / "v2" / "user.slice").mkdir(parents=True)
+    (tmp_path / "v2" / "user.slice" / "memory.max").write_text("2147483648\n")
+    (tmp_path / "v2.cgroup").write_text("0::/user.slice\n")
+    assert cgroup_memory_limit(str(tmp_path / "v2"), str(tmp_path / "v2.cgroup")) == 2**31
+    (tmp_path / "v2" / "user.slice" / "memory.max").write_text("max\n")
+    assert cgroup_memory_limit(str(tmp_path / "v2"), str(tmp_path / "v2.cgroup")) is None
+    # cgroup v1: "unlimited" is a huge page-rounded number; a container sees its cgroup at the root
+    (tmp_path / "v1" / "memory").mkdir(parents=True)
+    (tmp_path / "v1.cgroup").write_text("4:memory:/docker/abc\n0::/\n")
+    (tmp_path / "v1" / "memory" / "memory.limit_in_bytes").write_text(str(2**63 - 4096))
+    assert cgroup_memory_limit(str(tmp_path / "v1"), str(tmp_path / "v1.cgroup")) is None
+    (tmp_path / "v1" / "memory" / "memory.limit_in_bytes").write_text("1073741824")
+    assert cgroup_memory_limit(str(tmp_path / "v1"), str(tmp_path / "v1.cgroup")) == 2**30
+    # nothing readable: no limit
+    assert cgroup_memory_limit(str(tmp_path / "none"), str(tmp_path / "missing")) is None
+
+
+def test_cpu_total_is_the_lower_of_ram_and_the_cgroup_limit(monkeypatch):
+    import psutil
+
+    from specnb.backends import device
+
+    monkeypatch.setattr(device, "cgroup_memory_limit", lambda: 2**31)
+    assert device.devices.total("cpu") == min(psutil.virtual_memory().total, 2**31)
+    monkeypatch.setattr(device, "cgroup_memory_limit", lambda: None)
+    assert device.devices.total("cpu") == psutil.virtual_memory().total

@@ -2,7 +2,9 @@
 
 The evidence notebook (specialist-vs-generalist.ipynb, ~8 minutes on 2 cores) runs in `make demo` and so in
 tests/test_cli.py's demo test, which checks its outputs against EXPECTED and its HTML page with
-`check_offline_page`; the Binder test (tests/test_binder.py) runs every notebook again in the Binder env."""
+`check_offline_page`. The Binder test (tests/test_binder.py) runs every notebook in the Binder env and checks the
+same EXPECTED outputs; where it is selected (as in `make test`), conftest.py skips the run here, so each
+notebook runs once a session."""
 
 import re
 from pathlib import Path

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,6 +123,39 @@ def test_out_of_memory_halves_the_batch_and_training_goes_on(home, tiny_embed_di
     assert model.training["batch_size"] == 2
     assert [row["text"] for row in monitor.events] == ["out of memory: batch 4 → 2, training starts again"]
     assert model.training["history"]["events"] == monitor.events and monitor.status == "finished"
+    assert not list(Path(model.training["out"]).parent.glob(".*initial.safetensors"))  # the restart copy is gone
+
+
+def test_out_of_memory_restart_trains_from_the_base_weights(home, tiny_embed_dir, monkeypatch, tmp_path):
+    """A step taken at the larger batch is undone: the restarted run ends where a run at the smaller batch does."""
+    from specnb._specialize import head
+
+    build = head.build_classifier
+    calls = []
+
+    def fragile(*args, **kwargs):  # fault injection: the third training batch of 4 runs out of memory (two steps taken, the first at a learning rate of 0 in warm-up)
+        model = build(*args, **kwargs)
+
+        def check(module, args, kwargs):
+            if module.training and kwargs["input_ids"].shape[0] > 2:
+                calls.append(1)
+                if len(calls) == 3:
+                    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        model.register_forward_pre_hook(check, with_kwargs=True)
+        return model
+
+    settings = {**FAST, "eval": None, "seed": 0}
+    reference = specnb.specialize(str(tiny_embed_dir), _data(), epochs=1, alias="small-batch", out=tmp_path / "a",
+                                  **{**settings, "batch_size": 2})
+    monkeypatch.setattr(head, "build_classifier", fragile)
+    restarted = specnb.specialize(str(tiny_embed_dir), _data(), epochs=1, alias="restarted", out=tmp_path / "b",
+                                  **settings)
+    assert len(calls) == 3 and restarted.training["batch_size"] == reference.training["batch_size"] == 2
+    from safetensors.torch import load_file
+
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize("kwargs, words", [

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Mapping
 
+from ..backends.device import trim_heap
 from ..engine import ENDPOINT_COUNTS
 from ..errors import ConfigError, InputError, InputWarning, ModelUnloadedError, StoreError, TaskError
 from ..settings import config
@@ -361,6 +362,8 @@ def compare(task, inputs, models, *, labels=None, label_space=None, text: str = 
                     bar.update(len(part))
             finally:
                 bar.close()
+                if model.device == "cpu":
+                    trim_heap()  # what the run freed goes back to the system before the next model runs
         stage = "after every model ran"
         comparison = Comparison(task=task, models=names, inputs=[encode_input(x) for x in items], labels=gold,
                                 index=index, label_space=space, descriptions=descriptions, predictions=predictions,

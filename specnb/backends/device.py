@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import gc
 import os
+from pathlib import Path
 
 from ..errors import DeviceError
 
-__all__ = ["TorchDevices", "devices", "choose_device", "choose_dtype", "device_kind", "DTYPES"]
+__all__ = ["TorchDevices", "devices", "cgroup_memory_limit", "trim_heap", "choose_device", "choose_dtype", "device_kind", "DTYPES"]
 
 DTYPES = ("auto", "float32", "float16", "bfloat16", "int8")
 _DTYPE_ALIASES = {"fp32": "float32", "float": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
@@ -58,14 +59,17 @@ class TorchDevices:
         return psutil.Process(os.getpid()).memory_info().rss
 
     def total(self, device: str) -> int | None:
-        """Total memory of ``device`` in bytes (system RAM for the CPU and MPS)."""
+        """Total memory of ``device`` in bytes: system RAM for the CPU and MPS, or the memory limit of the
+        process's cgroup where that is lower (a container: Binder's 2 GB, a Kubernetes pod, ``docker -m``)."""
         if device_kind(device) == "cuda":
             import torch
 
             return torch.cuda.get_device_properties(device).total_memory
         import psutil
 
-        return psutil.virtual_memory().total
+        ram = psutil.virtual_memory().total
+        limit = cgroup_memory_limit()
+        return min(ram, limit) if limit else ram
 
     def empty_cache(self, device: str) -> None:
         """Return freed blocks to the driver so other processes (and nvidia-smi) see them."""
@@ -79,9 +83,72 @@ class TorchDevices:
             import torch
 
             torch.mps.empty_cache()
+        else:
+            trim_heap()
 
 
 devices = TorchDevices()
+
+_LIBC = []
+
+
+def trim_heap() -> bool:
+    """Give the C heap's free pages back to the operating system (glibc ``malloc_trim``).
+
+    glibc keeps what a CPU forward pass freed (activations, per-thread arenas) for reuse, so after a run or
+    an unload the resident set stays tens to hundreds of MB above what is in use; trimming makes an unloaded
+    model's memory visible as free to the rest of the machine (and to a container's limit). Returns whether
+    it ran (False off glibc)."""
+    if not _LIBC:
+        import ctypes
+        import ctypes.util
+
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _LIBC.append(getattr(libc, "malloc_trim", None))
+        except OSError:
+            _LIBC.append(None)
+    trim = _LIBC[0]
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
+#: Where cgroup v2 (unified) and v1 keep the memory limit, relative to the cgroup file system root.
+_CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def cgroup_memory_limit(root: str = _CGROUP_ROOT, proc_self_cgroup: str = "/proc/self/cgroup") -> int | None:
+    """The memory limit in bytes of this process's cgroup (v2 ``memory.max``, else v1
+    ``memory.limit_in_bytes``), or None where there is none, it reads ``max`` / a v1 "unlimited" value, or the
+    files cannot be read. The process's own cgroup is tried first, then the root (a container sees its own
+    cgroup as the root)."""
+    paths = []
+    try:
+        for line in Path(proc_self_cgroup).read_text(encoding="utf-8").splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controllers == "":  # v2
+                paths.append(os.path.join(root, path.lstrip("/"), "memory.max"))
+            elif "memory" in controllers.split(","):  # v1
+                paths.append(os.path.join(root, "memory", path.lstrip("/"), "memory.limit_in_bytes"))
+    except (OSError, ValueError):
+        pass
+    paths += [os.path.join(root, "memory.max"), os.path.join(root, "memory", "memory.limit_in_bytes")]
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if text == "max":
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            continue
+        # cgroup v1 writes "no limit" as a huge page-rounded number (2**63 - 4096)
+        return value if 0 < value < 2**60 else None
+    return None
 
 
 def device_kind(device: str) -> str:
