@@ -183,8 +183,10 @@ def test_notebook_runs_in_the_binder_env(binder, path, pytestconfig):
 #: still runs and is checked for its outputs; the figures are in the README; a notebook brought under the limit
 #: passes here (strict=False).
 OVER_LIMIT = {
-    "specialize.ipynb": "peaks at 1.54 GB in the MiniLM fine-tune (SmolLM2 unloaded first; two MiniLM copies loaded)",
-    "specialist-vs-generalist.ipynb": "peaks at 1.64 GB comparing two trained MiniLM heads, MiniLM and SmolLM2 at once",
+    # measured 1.45 GB (2026-12-08), 50 MB under: glibc's per-thread arenas move a kernel's peak by up to ~150 MB
+    # between identical runs, so the check is not enforced until the margin is wider
+    "specialize.ipynb": "peaks at 1.45 GB in the MiniLM fine-tune, too close to the limit to enforce",
+    "specialist-vs-generalist.ipynb": "peaks at 1.62 GB comparing two trained MiniLM heads, MiniLM and SmolLM2 at once",
 }
 
 

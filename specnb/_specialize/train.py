@@ -9,6 +9,7 @@ import re
 import time
 from pathlib import Path
 
+from ..backends.device import trim_heap
 from ..errors import InputError, TaskError
 from ..settings import config
 from .data import SPECIALIZE_TASKS, prepare, text_digest
@@ -321,6 +322,8 @@ def _run(model, backend, prepared, *, task, alias, out, overwrite, settings, mon
         if alias in registry:  # overwrite=True: the model this run replaces (its folder is replaced already)
             registry.unload(alias)
         trained = registry.load(str(out), alias=alias, task=task, device=device)
+        if trained.device == "cpu":
+            trim_heap()  # what training freed (features, the classifier's copy, the optimizer) goes back to the system
     except KeyboardInterrupt:
         monitor.on_end("interrupted", {"seconds": time.perf_counter() - started})
         raise
