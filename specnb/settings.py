@@ -67,8 +67,8 @@ class Settings:
         Per device kind: most padded tokens in one batch (items x longest item). Long inputs run
         in small batches and short ones in large batches, up to ``batch_size``. On the CPU, 2048: measured
         against 4096 on 2 cores, the same speed (bench/engine.py's classifier, SmolLM2 rank scoring) and a
-        SmolLM2 batch's transient memory about 260 MB lower. 1024 lowers it further (the Binder notebooks
-        set it) at some cost to encoder throughput on mixed lengths.
+        SmolLM2 batch's transient memory about 260 MB lower; 1024 lowers it further (the Binder notebooks
+        set it).
     progress : bool
         Show a progress bar on runs that last longer than ``progress_delay`` seconds.
     progress_delay : float
