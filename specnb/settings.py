@@ -83,6 +83,10 @@ class Settings:
         US dollars per million tokens of endpoint models, by alias or served model name:
         ``{"gpt-4o-mini": {"input": 0.15, "output": 0.60}}``. An endpoint model without a price
         has no cost figure.
+    share_weights : bool
+        A model loaded beside others on the same device reuses their tensors wherever a parameter is
+        identical (a head trained on a loaded encoder holds only its head). True by default; models run
+        in inference mode. Set False before loading a model whose ``native`` module you will train.
     """
 
     home: str | os.PathLike | None = None
@@ -95,6 +99,7 @@ class Settings:
     price_per_hour: dict = field(default_factory=lambda: {"cpu": 0.10, "cuda": 2.50, "mps": 0.10})
     store_chunk: int = 256
     price_per_1m_tokens: dict = field(default_factory=dict)
+    share_weights: bool = True
 
     @property
     def cache_dir(self) -> Path:

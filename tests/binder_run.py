@@ -16,7 +16,8 @@ kernel runs in the notebook's folder), and executes every cell. The result JSON 
 - ``peak_anon_bytes`` / ``peak_file_bytes``: the largest ``RssAnon`` (heap, tensors) and ``RssFile``
   (mapped files: libraries, memory-mapped weights) seen by sampling every 0.1 s. Only the anonymous part
   must stay resident; the kernel cannot give clean file pages back, but a memory cgroup can.
-- ``cells``: per code cell, the kernel's VmHWM / VmRSS / RssAnon after it, in bytes (where the peak comes from).
+- ``cells``: per code cell, the kernel's VmHWM / VmRSS / RssAnon after it, and the largest VmRSS / RssAnon /
+  RssFile sampled while it ran, in bytes (where the peak comes from).
 - ``kernel_argv0``: the kernel's executable as launched (this python, or the run did not test the Binder env).
 - ``error``: the cell error (ANSI colours removed), or None.
 """
@@ -59,6 +60,7 @@ class _Sampler(threading.Thread):
         self.pid = pid
         self.peak_anon = 0
         self.peak_file = 0
+        self.cell = {}  # the largest readings since the current cell started
         self.halt = threading.Event()
 
     def run(self):
@@ -66,6 +68,16 @@ class _Sampler(threading.Thread):
             status = _status(self.pid)
             self.peak_anon = max(self.peak_anon, status.get("RssAnon", 0))
             self.peak_file = max(self.peak_file, status.get("RssFile", 0))
+            cell = dict(self.cell)
+            for key in ("VmRSS", "RssAnon", "RssFile"):
+                cell[key] = max(cell.get(key, 0), status.get(key, 0))
+            self.cell = cell
+
+    def cell_peaks(self) -> dict:
+        """The sampled peaks since the last call (one cell), in bytes."""
+        cell, self.cell = self.cell, {}
+        return {"sampled_rss": cell.get("VmRSS", 0), "sampled_anon": cell.get("RssAnon", 0),
+                "sampled_file": cell.get("RssFile", 0)}
 
 
 def main(notebook: str, workdir: str, result_json: str, executed: str) -> int:
@@ -98,7 +110,7 @@ def main(notebook: str, workdir: str, result_json: str, executed: str) -> int:
         if status:
             seen["vmhwm"] = status["VmHWM"]
             seen["cells"].append({"cell": cell_index, "vmhwm": status["VmHWM"], "vmrss": status["VmRSS"],
-                                  "rss_anon": status.get("RssAnon", 0)})
+                                  "rss_anon": status.get("RssAnon", 0), **seen["sampler"].cell_peaks()})
 
     client.on_cell_start = on_cell_start
     client.on_cell_executed = on_cell_executed

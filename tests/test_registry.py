@@ -72,6 +72,21 @@ def test_unload_empties_the_device_cache(monkeypatch):
     assert fake.emptied == ["cpu"]
 
 
+def test_a_long_cpu_run_of_a_torch_model_gives_the_c_heap_back(monkeypatch, tiny_sentiment_dir):
+    from specnb.backends.model import TRIM_AFTER_ITEMS
+
+    trimmed, trim = [], dev.trim_heap
+    monkeypatch.setattr(dev, "trim_heap", lambda: trimmed.append(1) or trim())  # counts, then really trims
+    model = specnb.load(tiny_sentiment_dir, device="cpu", dtype="float32")
+    lexicon = specnb.load("vader")
+    trimmed.clear()
+    model.predict(["good"] * (TRIM_AFTER_ITEMS - 1), progress=False)
+    lexicon.predict(["good"] * 1000, progress=False)  # no torch module: nothing of its own to give back
+    assert trimmed == []
+    model.predict(["good"] * TRIM_AFTER_ITEMS, progress=False)
+    assert trimmed == [1]
+
+
 def test_unload_of_an_unknown_alias_lists_the_loaded_ones():
     specnb.load("vader")
     with pytest.raises(specnb.AliasError, match="loaded: vader"):

@@ -22,7 +22,9 @@ import html
 import math
 import numbers
 import os
+from types import SimpleNamespace
 
+from ..backends.device import trim_heap
 from ..errors import InputError, TaskError
 from .data import TRAINED_TASKS, prepare
 
@@ -341,6 +343,7 @@ def learning_curve(base, data, *, sizes=None, against=(), seeds: int = 3, task: 
     frame, settings = _fit_heads(model, backend, prepared, sizes=sizes, seeds=seeds, batch_size=batch_size,
                                  max_length=max_length, c=c, progress=progress)
     settings.update({"sizes": sizes, "seeds": seeds, "split_seed": seed})
+    trim_heap()  # the features' batches and the fits freed ~100 MB that glibc would otherwise keep
     return LearningCurve(frame, against_frame, n_held_out=len(prepared.held_out), base=model.alias, task=task,
                          method=method, label_space=prepared.label_space, split=prepared.split,
                          held_out=prepared.frame("held_out"), comparison=comparison, settings=settings)
@@ -352,6 +355,7 @@ def _fit_heads(model, backend, prepared, *, sizes, seeds, batch_size, max_length
 
     from .._compare import metrics as scores
     from ..backends.device import device_kind
+    from ..backends.weights import share_weights
     from ..progress import bar
     from ..settings import config
     from .head import build_classifier, fit_linear, head_features
@@ -360,6 +364,8 @@ def _fit_heads(model, backend, prepared, *, sizes, seeds, batch_size, max_length
     space = prepared.label_space
     batch_size = batch_size or config.batch_size
     classifier = build_classifier(backend.source, space, device=model.device, allow_pickle=backend.allow_pickle)
+    if config.share_weights:  # features only: the encoder can be the loaded base's, not a second copy
+        share_weights(SimpleNamespace(model=classifier), [backend])
     max_length = max_length or backend._max_length()
     try:
         features, stats = head_features(classifier, backend.tokenizer, prepared.texts, n_labels=len(space),

@@ -22,6 +22,7 @@ from ..tasks.base import Task, text_list
 from ..tasks.checks import check_prediction
 from ..tasks.ner import entity_type
 from . import device as _device
+from . import weights as _weights
 from .base import Backend, Request
 from .resolve import Plan
 from .zeroshot import ZERO_SHOT_TASKS
@@ -69,6 +70,11 @@ class _Call:
     descriptions: dict
 
 
+#: A torch model's CPU run of at least this many items gives the C heap's free pages back when it ends
+#: (`device.trim_heap`, a few ms).
+TRIM_AFTER_ITEMS = 64
+
+
 class Model:
     """A loaded model. Returned by `specnb.load`; the same source loaded twice gives the same handle.
 
@@ -82,6 +88,9 @@ class Model:
         Bytes the weights take on their device.
     memory_bytes : int
         Measured at load: CUDA allocated delta on a GPU, process RSS delta on the CPU.
+    shared_bytes : int
+        Bytes of its weights that another loaded model holds too (identical tensors are held once, see
+        ``specnb.config.share_weights``); ``unique_bytes`` the rest, what unloading it frees.
     load_seconds : float
     last_run : RunStats or None
         Timings of the latest ``predict``.
@@ -122,6 +131,15 @@ class Model:
     @property
     def loaded(self) -> bool:
         return self._backend is not None
+
+    @property
+    def shared_bytes(self) -> int:
+        others = [m._backend for m in self._registry if m is not self and m.device == self.device]
+        return _weights.shared_bytes(self._backend, others) if self.loaded else 0
+
+    @property
+    def unique_bytes(self) -> int:
+        return max(0, (self.weight_bytes or 0) - self.shared_bytes)
 
     @property
     def native(self):
@@ -188,6 +206,10 @@ class Model:
         call = self._preprocess(texts, task=task, labels=labels, prompt=prompt, batch_size=batch_size,
                                 progress=progress)
         outputs, stats = self._forward(call)
+        if self.device == "cpu" and len(call.runnable) >= TRIM_AFTER_ITEMS and _weights.is_torch(self._backend):
+            # what the forward passes freed (activations, glibc's per-thread arenas) goes back to the system, so
+            # the kernel does not carry one run's peak into the next (a few ms; measured 90 MB after a cascade)
+            _device.trim_heap()
         predictions, stats = self._postprocess(call, outputs, stats)
         self.last_run = stats
         return predictions
@@ -330,6 +352,7 @@ class Model:
             "dtype": self.dtype or "-",
             "parameters": self.parameters,
             "weight_bytes": self.weight_bytes,
+            "shared_bytes": self.shared_bytes,
             "memory_bytes": self.memory_bytes,
             "load_seconds": round(self.load_seconds, 3),
             "last_used": self.last_used,

@@ -23,6 +23,7 @@ from ..tasks import check_task
 from . import device as _device
 from .model import Model
 from .resolve import resolve
+from .weights import resident_bytes, share_weights
 from .zeroshot import ZERO_SHOT_TASKS
 
 __all__ = ["ModelRegistry", "registry", "load", "unload", "get", "models"]
@@ -162,13 +163,17 @@ class ModelRegistry:
                 backend.close()
                 _device.devices.empty_cache(device)
                 raise
+            if config.share_weights:
+                share_weights(backend, [m._backend for m in self._models.values() if m.device == device])
+                if kind == "cpu":
+                    _device.trim_heap()  # the copies sharing let go
             seconds = time.perf_counter() - started
-            memory = _device.devices.allocated(device) - before
+            memory = max(0, _device.devices.allocated(device) - before)  # loads can free (shared weights, caches)
             model = Model(self, backend, plan, alias=alias, task=task, device=device, dtype=dtype,
                           load_seconds=seconds, memory_bytes=0 if plan.device == "remote" else memory, pinned=pin)
             model.price_per_1m_tokens = prices
             try:
-                self._make_room(alias, kind, budget, model.weight_bytes)
+                self._make_room(alias, kind, budget, model.unique_bytes)  # what it shares is held already
             except MemoryBudgetError:
                 model._release()
                 raise
@@ -203,19 +208,20 @@ class ModelRegistry:
                 "dtype or model"
             )
         on_device = [m for m in self._models.values() if _device.device_kind(m.device) == kind]
-        used = sum(m.weight_bytes for m in on_device)
+        used = resident_bytes(on_device)  # weights shared between models once
         if used + needed <= budget:
             return
         candidates = sorted((m for m in on_device if not m.pinned), key=lambda m: m._lru)
-        if used - sum(m.weight_bytes for m in candidates) + needed > budget:
+        if resident_bytes([m for m in on_device if m.pinned]) + needed > budget:
             pinned = ", ".join(f"{m.alias} ({format_bytes(m.weight_bytes)})" for m in on_device if m.pinned)
             raise MemoryBudgetError(
                 f"model {alias!r} needs {format_bytes(needed)} but the {kind} budget of {format_bytes(budget)} "
                 f"cannot make room: pinned models hold {pinned}; unpin or unload some, or raise "
                 f"specnb.config.memory_budget[{kind!r}]"
             )
-        victims = eviction_victims(candidates, used + needed - budget)
-        spared = [m for m in candidates if m.weight_bytes and m not in victims and m._lru < victims[-1]._lru]
+        own = {m.alias: m.unique_bytes for m in candidates}  # what unloading each alone frees
+        victims = eviction_victims(candidates, used + needed - budget, size=lambda m: own[m.alias])
+        spared = [m for m in candidates if own[m.alias] and m not in victims and m._lru < victims[-1]._lru]
         for victim in victims:
             self.unload(victim)
         self.last_evicted += [m.alias for m in victims]
@@ -259,28 +265,29 @@ class ModelRegistry:
         import pandas as pd
 
         columns = ["alias", "task", "role", "backend", "device", "dtype", "parameters", "weight_bytes",
-                   "memory_bytes", "load_seconds", "last_used", "pinned", "source", "host", "capabilities"]
+                   "shared_bytes", "memory_bytes", "load_seconds", "last_used", "pinned", "source", "host", "capabilities"]
         frame = pd.DataFrame([m.info() for m in self._models.values()], columns=columns)
         frame["parameters"] = frame["parameters"].astype("Int64")
         frame["last_used"] = pd.to_datetime(frame["last_used"], unit="s")
         return frame
 
 
-def eviction_victims(candidates: list, free: int) -> list:
+def eviction_victims(candidates: list, free: int, size=lambda m: m.weight_bytes) -> list:
     """The models to unload to free ``free`` bytes: ``candidates`` (least recently used first) taken in that
     order, skipping those that hold nothing, until enough is freed; then those no longer needed once a
-    bigger one was taken are put back (smallest first). In LRU order."""
+    bigger one was taken are put back (smallest first). In LRU order. ``size(model)``: the bytes unloading
+    it frees."""
     taken, total = [], 0
     for model in candidates:
         if total >= free:
             break
-        if model.weight_bytes > 0:
+        if size(model) > 0:
             taken.append(model)
-            total += model.weight_bytes
-    for model in sorted(taken, key=lambda m: m.weight_bytes):
-        if total - model.weight_bytes >= free:
+            total += size(model)
+    for model in sorted(taken, key=size):
+        if total - size(model) >= free:
             taken.remove(model)
-            total -= model.weight_bytes
+            total -= size(model)
     return taken
 
 
@@ -377,8 +384,10 @@ def get(alias: str) -> Model:
 def models():
     """Loaded models as a pandas DataFrame.
 
-    Columns: alias, task, role, backend, device, dtype, parameters, weight_bytes, memory_bytes
-    (measured at load: CUDA allocated delta on GPU, RSS delta on CPU), load_seconds, last_used,
-    pinned, source.
+    Columns: alias, task, role, backend, device, dtype, parameters, weight_bytes, shared_bytes (weights
+    held once with another loaded model: a head trained on a loaded encoder shares the encoder, see
+    ``specnb.config.share_weights``), memory_bytes (measured at load: CUDA allocated delta on GPU, RSS
+    delta on CPU, never below 0), load_seconds, last_used, pinned, source, host and capabilities
+    (endpoint models).
     """
     return registry.models()

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..backends.device import trim_heap
 from ..errors import PipelineError
 from ..presentation import plural, stage_stats, stage_texts
 from ..tasks.base import normalize_input, text_list
@@ -152,6 +153,7 @@ class Pipeline:
         started = time.perf_counter()
         run_stages(self.stages, records, context)
         self.last_profile = profile_frame(context.stats, time.perf_counter() - started)
+        trim_heap()  # what the stages freed goes back to the system (a few ms; 90 MB after a CPU cascade)
         return records
 
     def records(self, inputs, *, text: str | None = None) -> list[dict]:

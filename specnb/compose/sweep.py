@@ -5,6 +5,7 @@ fallback answers every record that reaches it, so every threshold is scored on t
 
 from __future__ import annotations
 
+from ..backends.device import trim_heap
 from ..errors import PipelineError
 from .executor import Context, run_stages
 from .spec import walk_ids
@@ -114,6 +115,7 @@ def run_sweep(pipeline, stage: str, thresholds, labels, inputs=None, *, text: st
     pipeline.validate(fields=set().union(*(r.keys() for r in records)))
     context = Context(pipeline.functions, capture=key)
     run_stages(pipeline.stages, records, context)
+    trim_heap()  # what the stages freed goes back to the system, as after Pipeline.run
     captured = context.captured
     if not captured or not captured["records"]:
         raise PipelineError(f"no input reached the cascade {stage!r}")

@@ -9,6 +9,7 @@ import traitlets as t
 
 from ..backends import device as _device
 from ..backends.model_registry import registry as _registry
+from ..backends.weights import resident_bytes
 from ..errors import InputError, SpecnbError
 from ..presentation import MEMORY_NOTE, finite_or_nan, format_bytes, format_count, format_share
 from ..settings import config
@@ -57,7 +58,7 @@ class ModelPanel(Snapshot, widget_base()):
                 budget = config.budget_bytes(kind, total)
             except SpecnbError:
                 budget = None
-            used = sum(m.weight_bytes or 0 for m in members)
+            used = resident_bytes(members)  # weights two models share once
             devices.append({"device": device, "used_bytes": used, "budget_bytes": budget, "total_bytes": total,
                             "texts": _device_texts(device, used, budget, total)})
         by_kind = {_device.device_kind(d["device"]): d for d in devices}
