@@ -201,6 +201,9 @@ def test_eviction_takes_least_recently_used_first_then_drops_the_unneeded():
     assert victims(6, a=1, b=5, c=2, d=10) == ["a", "b"]  # enough in LRU order: d stays
     assert victims(7, a=4, b=1, c=4, d=100) == ["a", "c"]  # b does not help once a and c go
     assert victims(1, z=0, a=3) == ["a"]
+    # what each frees alone (shared weights go with the last model that holds them) adds up to too little: all
+    assert [m.alias for m in eviction_victims(models(a=1, b=1, c=0), 90, size=lambda m: m.weight_bytes)] == \
+        ["a", "b", "c"]
 
 
 def test_pinned_models_are_never_evicted():

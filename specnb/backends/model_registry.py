@@ -276,7 +276,8 @@ def eviction_victims(candidates: list, free: int, size=lambda m: m.weight_bytes)
     """The models to unload to free ``free`` bytes: ``candidates`` (least recently used first) taken in that
     order, skipping those that hold nothing, until enough is freed; then those no longer needed once a
     bigger one was taken are put back (smallest first). In LRU order. ``size(model)``: the bytes unloading
-    it frees."""
+    it alone frees; where even all of them add up to less (weights the candidates share among themselves go
+    only with the last of them), every candidate."""
     taken, total = [], 0
     for model in candidates:
         if total >= free:
@@ -284,6 +285,8 @@ def eviction_victims(candidates: list, free: int, size=lambda m: m.weight_bytes)
         if size(model) > 0:
             taken.append(model)
             total += size(model)
+    if total < free:
+        return list(candidates)
     for model in sorted(taken, key=size):
         if total - size(model) >= free:
             taken.remove(model)
