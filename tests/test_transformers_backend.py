@@ -417,7 +417,7 @@ def test_models_table_reports_parameters_weights_dtype_and_backend(tiny_embed_di
     loaded = [load_cpu(folder) for folder in (tiny_embed_dir, tiny_ner_dir, tiny_llama_dir)]
     table = specnb.models()
     assert list(table.columns) == [
-        "alias", "task", "role", "backend", "device", "dtype", "parameters", "weight_bytes",
+        "alias", "task", "role", "backend", "device", "dtype", "parameters", "weight_bytes", "shared_bytes",
         "memory_bytes", "load_seconds", "last_used", "pinned", "source", "host", "capabilities",
     ]
     assert list(table["alias"]) == [m.alias for m in loaded]
@@ -432,6 +432,7 @@ def test_models_table_reports_parameters_weights_dtype_and_backend(tiny_embed_di
         assert (row["backend"], row["device"], row["dtype"], row["pinned"]) == ("transformers", "cpu", "float32", False)
         assert row["source"] == str(folder)
         assert row["load_seconds"] >= 0
+        assert row["shared_bytes"] == 0  # three unrelated checkpoints: nothing in common
         assert next(network.parameters()).dtype == torch.float32
 
 
