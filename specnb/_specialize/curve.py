@@ -22,7 +22,6 @@ import html
 import math
 import numbers
 import os
-from types import SimpleNamespace
 
 from ..backends.device import trim_heap
 from ..errors import InputError, TaskError
@@ -355,7 +354,7 @@ def _fit_heads(model, backend, prepared, *, sizes, seeds, batch_size, max_length
 
     from .._compare import metrics as scores
     from ..backends.device import device_kind
-    from ..backends.weights import share_weights
+    from ..backends.weights import share_frozen_base
     from ..progress import bar
     from ..settings import config
     from .head import build_classifier, fit_linear, head_features
@@ -364,8 +363,7 @@ def _fit_heads(model, backend, prepared, *, sizes, seeds, batch_size, max_length
     space = prepared.label_space
     batch_size = batch_size or config.batch_size
     classifier = build_classifier(backend.source, space, device=model.device, allow_pickle=backend.allow_pickle)
-    if config.share_weights:  # features only: the encoder can be the loaded base's, not a second copy
-        share_weights(SimpleNamespace(model=classifier), [backend])
+    share_frozen_base(classifier, backend)  # features only: the loaded base's encoder, not a second copy
     max_length = max_length or backend._max_length()
     try:
         features, stats = head_features(classifier, backend.tokenizer, prepared.texts, n_labels=len(space),

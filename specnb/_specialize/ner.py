@@ -34,7 +34,6 @@ import re
 from dataclasses import dataclass
 
 from ..errors import InputError
-from ..settings import config
 from ..tasks.base import is_missing, normalize_input, text_digest
 from ..tasks.types import Entities, Span
 from .data import TRAINED_TASKS, TrainingData, _columns, _fraction, _no_overlap, _positions
@@ -390,12 +389,9 @@ def fit_ner(model, backend, prepared: NerData, *, settings: dict, monitor, out, 
             f"{alignment['cut']} lie past max_length={max_length}; the specialist answers word by word")})
     classifier = head.build_token_classifier(backend.source, tags, device=device, allow_pickle=backend.allow_pickle)
     if settings["method"] == "head":
-        if config.share_weights:  # the encoder stays frozen: it can be the loaded base's, not a second copy
-            from types import SimpleNamespace
+        from ..backends.weights import share_frozen_base
 
-            from ..backends.weights import share_weights
-
-            share_weights(SimpleNamespace(model=classifier), [backend])
+        share_frozen_base(classifier, backend)  # the encoder stays frozen: the loaded base's, not a second copy
         details = _fit_head(classifier, backend.tokenizer, prepared, tags, device=device, settings=settings,
                             budget=budget, bar=bar)
     else:

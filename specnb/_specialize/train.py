@@ -8,10 +8,9 @@ import os
 import re
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 from ..backends.device import trim_heap
-from ..backends.weights import share_weights
+from ..backends.weights import share_frozen_base
 from ..errors import InputError, TaskError
 from ..settings import config
 from .data import SPECIALIZE_TASKS, prepare, text_digest
@@ -352,8 +351,7 @@ def _fit_labels(model, backend, prepared, *, settings, monitor, out, bar, budget
     targets = [index[y] for y in prepared.labels]
     classifier = build_classifier(backend.source, space, device=model.device, allow_pickle=backend.allow_pickle)
     if settings["method"] == "head":
-        if config.share_weights:  # the encoder stays frozen: it can be the loaded base's, not a second copy
-            share_weights(SimpleNamespace(model=classifier), [backend])
+        share_frozen_base(classifier, backend)  # the encoder stays frozen: the loaded base's, not a second copy
         features, stats = head_features(classifier, backend.tokenizer, prepared.texts, n_labels=len(space),
                                         device=model.device, batch_size=settings["batch_size"],
                                         token_budget=budget, max_length=max_length, progress=bar)

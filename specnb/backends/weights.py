@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Iterable
 
-__all__ = ["share_weights", "torch_parameters", "is_torch", "shared_bytes", "resident_bytes", "MIN_SHARED_BYTES"]
+__all__ = ["share_weights", "share_frozen_base", "torch_parameters", "is_torch", "shared_bytes", "resident_bytes", "MIN_SHARED_BYTES"]
 
 #: Parameters smaller than this are not looked up (LayerNorm vectors, biases): what sharing them saves is not
 #: worth the comparisons.
@@ -179,6 +179,17 @@ def _file_mappings() -> list:
             regions.append((start, end, int(parts[2], 16), parts[5]))
     regions.sort()
     return regions
+
+
+def share_frozen_base(module, base) -> int:
+    """`share_weights` for a module built from ``base``'s checkpoint whose encoder stays frozen (features for a
+    head, a learning curve): its encoder becomes the loaded base's tensors. 0 when ``config.share_weights`` is
+    off."""
+    from types import SimpleNamespace
+
+    from ..settings import config
+
+    return share_weights(SimpleNamespace(model=module), [base]) if config.share_weights else 0
 
 
 def _storages(params) -> dict[int, int]:
